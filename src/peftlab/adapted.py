@@ -1,0 +1,87 @@
+"""`AdaptedLM`: the frozen base model plus what one method adds, behind one forward.
+
+- LoRA and last-layer change the base model in place (wrapped layers, an unfrozen block).
+- Prompt tuning adds `SoftPrompts`; `embed` prepends the row's task prompt to the token embeddings
+  and extends the attention mask. Positions come from the mask (`cumsum - 1`), so left padding,
+  right padding or a soft prompt in front never shift a token's position: a row's result does not
+  depend on its batch.
+
+The loss runs the LM head only on positions that carry a target (next-token prediction), which saves
+the vocabulary projection on every prompt and pad token.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from typing import TYPE_CHECKING
+
+from .data.collate import IGNORE, Batch
+
+if TYPE_CHECKING:
+    from .methods.prompt_tuning import SoftPrompts
+
+
+class AdaptedLM(nn.Module):
+    def __init__(self, model: nn.Module, method: str, tasks: list[str], prompts: SoftPrompts | None = None,
+                 trainable_modules: list[nn.Module] | None = None):
+        super().__init__()
+        self.model = model
+        self.method = method
+        self.tasks = list(tasks)
+        self.prompts = prompts
+        self._trainable_modules = trainable_modules or []
+
+    @property
+    def num_virtual(self) -> int:
+        return self.prompts.num_virtual if self.prompts is not None else 0
+
+    def named_trainable(self) -> dict[str, nn.Parameter]:
+        """The parameters the optimizer owns, by stable name (checkpoint keys)."""
+        return {name: p for name, p in self.named_parameters() if p.requires_grad}
+
+    def train(self, mode: bool = True) -> "AdaptedLM":
+        """Frozen parts stay in eval mode (no dropout: they do not learn); only what trains switches."""
+        super().train(False)
+        for module in self._trainable_modules:
+            module.train(mode)
+        self.training = mode
+        return self
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, task_ids: torch.Tensor):
+        """(inputs_embeds, attention_mask, position_ids), with each row's soft prompt prepended."""
+        embeds = self.model.get_input_embeddings()(input_ids)  # (B, T, d)
+        if self.prompts is not None:
+            prompt = self.prompts(task_ids).to(embeds.dtype)     # (B, n, d)
+            embeds = torch.cat([prompt, embeds], dim=1)          # (B, n + T, d)
+            ones = attention_mask.new_ones(prompt.shape[:2])
+            attention_mask = torch.cat([ones, attention_mask], dim=1)
+        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        return embeds, attention_mask, position_ids
+
+    def hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        """Final hidden states at the token positions, (B, T, d) — soft-prompt positions dropped."""
+        embeds, mask, positions = self.embed(input_ids, attention_mask, task_ids)
+        out = self.model.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False)
+        return out.last_hidden_state[:, self.num_virtual:]
+
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, task_ids: torch.Tensor | None = None):
+        """Full next-token logits at every token position (B, T, V); for parity checks and scoring."""
+        task_ids = _default_tasks(task_ids, input_ids)
+        return self.model.get_output_embeddings()(self.hidden(input_ids, attention_mask, task_ids)).float()
+
+    def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-target-token cross-entropy (N,), the row of each term (N,) — for per-task sums — and
+        the targets (N,). Mean it yourself: a mean per target token is what peftlab reports."""
+        hidden = self.hidden(batch.input_ids, batch.attention_mask, batch.task_ids)
+        targets = batch.labels[:, 1:]                 # (B, T-1): token t+1 is predicted at t
+        keep = targets != IGNORE
+        logits = self.model.get_output_embeddings()(hidden[:, :-1][keep]).float()  # (N, V)
+        rows = torch.nonzero(keep)[:, 0]
+        return F.cross_entropy(logits, targets[keep], reduction="none"), rows, targets[keep]
+
+
+def _default_tasks(task_ids: torch.Tensor | None, input_ids: torch.Tensor) -> torch.Tensor:
+    return task_ids if task_ids is not None else input_ids.new_zeros(input_ids.shape[0])

@@ -1,0 +1,114 @@
+"""Task-quality metrics: ROUGE for summarize, SQuAD EM/F1 for qa, BLEU/chrF for translate.
+
+Every score is on a 0-100 scale so that the report can put them side by side with the base model.
+We delegate to the reference implementations (`rouge_score`, `sacrebleu`) wherever one exists, so
+our numbers equal what a reader gets by calling those libraries directly; only the SQuAD v1.1
+metric is re-implemented, because its official form is a standalone script, not a package.
+
+Empty input raises `ValueError`: a mean over zero examples is undefined, and returning 0.0 would
+put an invented figure in the report that reads like "the model scored zero".
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+
+import sacrebleu
+from rouge_score import rouge_scorer
+
+from peftlab.errors import UsageError
+
+PRIMARY_METRIC: dict[str, str] = {"summarize": "rougeL", "qa": "f1", "translate": "bleu"}
+
+_ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def quality(task: str, predictions: list[str], references: list[str]) -> dict[str, float]:
+    """Score `predictions` against `references` with the metrics of `task` (all on 0-100).
+
+    summarize -> rouge1/rouge2/rougeL (mean F-measure), qa -> exact_match/f1 (mean),
+    translate -> bleu/chrf (corpus level, as sacrebleu defines them).
+    """
+    if task not in PRIMARY_METRIC:
+        raise UsageError(
+            f"unknown task {task!r}: choose one of {', '.join(sorted(PRIMARY_METRIC))}"
+        )
+    _check_pairs(predictions, references)
+    scorers = {"summarize": rouge, "qa": squad, "translate": translation}
+    return scorers[task](predictions, references)
+
+
+def _check_pairs(predictions: list[str], references: list[str]) -> None:
+    """Refuse inputs that cannot give an honest score (see module docstring for why)."""
+    if len(predictions) != len(references):
+        raise ValueError(
+            f"{len(predictions)} predictions but {len(references)} references: "
+            "each prediction needs exactly one reference"
+        )
+    if not predictions:
+        raise ValueError("no examples to score: a mean over zero examples is undefined")
+
+
+def rouge(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """Mean ROUGE-1/2/L F-measure x100, Porter stemming on (the common setting for summaries)."""
+    scorer = rouge_scorer.RougeScorer(list(_ROUGE_TYPES), use_stemmer=True)
+    totals = dict.fromkeys(_ROUGE_TYPES, 0.0)
+    for pred, ref in zip(predictions, references):
+        scores = scorer.score(ref, pred)  # rouge_score's order is (target, prediction)
+        for name in _ROUGE_TYPES:
+            totals[name] += scores[name].fmeasure
+    return {name: 100.0 * total / len(predictions) for name, total in totals.items()}
+
+
+# --- SQuAD v1.1 ---------------------------------------------------------------------------------
+# Transcribed from the official evaluation script `evaluate-v1.1.py`
+# (https://rajpurkar.github.io/SQuAD-explorer/, Rajpurkar et al. 2016): `normalize_answer`,
+# `f1_score` and `exact_match_score`. With one reference per example the script's max over
+# ground truths is the single score. As in v1.1 (unlike v2.0), an empty normalised answer scores
+# F1 = 0 even against an empty reference.
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation, drop articles a/an/the, collapse whitespace (SQuAD v1.1)."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def squad_f1(prediction: str, reference: str) -> float:
+    """Token-overlap F1 (0-1) between normalised answers, multiset overlap as in SQuAD v1.1."""
+    pred_tokens = normalize_answer(prediction).split()
+    ref_tokens = normalize_answer(reference).split()
+    num_same = sum((Counter(pred_tokens) & Counter(ref_tokens)).values())
+    if num_same == 0:
+        return 0.0
+    precision = num_same / len(pred_tokens)
+    recall = num_same / len(ref_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_exact_match(prediction: str, reference: str) -> float:
+    """1.0 when the normalised answers are identical, else 0.0 (SQuAD v1.1)."""
+    return float(normalize_answer(prediction) == normalize_answer(reference))
+
+
+def squad(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """Mean exact match and F1 x100 over examples, as the SQuAD v1.1 script reports them."""
+    n = len(predictions)
+    pairs = list(zip(predictions, references))
+    return {
+        "exact_match": 100.0 * sum(squad_exact_match(p, r) for p, r in pairs) / n,
+        "f1": 100.0 * sum(squad_f1(p, r) for p, r in pairs) / n,
+    }
+
+
+def translation(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """Corpus BLEU and chrF from sacrebleu with its default (WMT-standard) settings."""
+    return {
+        "bleu": sacrebleu.corpus_bleu(predictions, [references]).score,
+        "chrf": sacrebleu.corpus_chrf(predictions, [references]).score,
+    }

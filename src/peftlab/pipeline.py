@@ -1,0 +1,98 @@
+"""Setup shared by train, eval and compare: config -> data -> model -> method, in that order.
+
+Data is read and checked before the model loads, so a bad file fails in a second, and nothing is
+written by any of it: a run directory is only touched once everything here has succeeded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .adapted import AdaptedLM
+from .config import RunConfig
+from .data.collate import Example, encode
+from .data.sources import field_map_from_flags, load_data
+from .data.tasks import get_task
+from .errors import UsageError
+from .methods import apply_method
+from .models import LoadedModel, load_model, resolve_device
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Prepared:
+    cfg: RunConfig
+    loaded: LoadedModel
+    adapted: AdaptedLM
+    device: torch.device
+    rows: dict[str, list[dict[str, str]]]        # split -> raw rows (with a "task" key) for generation
+    examples: dict[str, list[Example]]           # split -> encoded examples, all tasks
+    data_info: dict = field(default_factory=dict)
+
+    @property
+    def pad_id(self) -> int:
+        return self.loaded.tokenizer.pad_token_id
+
+
+def read_rows(cfg: RunConfig) -> tuple[dict[str, list[dict[str, str]]], dict]:
+    """Every task's rows per split, each row tagged with its task; plus what to report about them."""
+    rows: dict[str, list[dict[str, str]]] = {s: [] for s in SPLITS}
+    info: dict = {"origin": {}, "skipped": {}}
+    d = cfg.data
+    for task in d.tasks:
+        fields = field_map_from_flags(task, d.source_field, d.target_field, d.context_field, d.question_field)
+        loaded = load_data(_data_for(d.data, task), task, field_map=fields, split_ratio=d.ratio, seed=cfg.train.seed,
+                           max_train_samples=d.max_train_samples, max_eval_samples=d.max_eval_samples, strict=d.strict)
+        info["origin"][task] = loaded.origin
+        info["skipped"][task] = loaded.skipped
+        for split in SPLITS:
+            rows[split] += [dict(r, task=task) for r in loaded.splits[split]]
+    return rows, info
+
+
+def _data_for(data: str, task: str) -> str:
+    """`--data qa=a.jsonl,summarize=b.jsonl` gives each task its own source; plain `--data X` serves all."""
+    if "=" not in data:
+        return data
+    pairs = dict(part.split("=", 1) for part in data.split(",") if "=" in part)
+    if task not in pairs:
+        raise UsageError(f"--data names no source for task {task!r}: add {task}=PATH")
+    return pairs[task]
+
+
+def encode_rows(rows: dict[str, list[dict[str, str]]], tasks: list[str], tokenizer, cfg: RunConfig,
+                num_virtual: int) -> tuple[dict[str, list[Example]], dict[str, int]]:
+    examples: dict[str, list[Example]] = {}
+    truncated: dict[str, int] = {}
+    for split, split_rows in rows.items():
+        examples[split] = [encode(r, get_task(r["task"]), tokenizer, max_length=cfg.data.max_length,
+                                  num_virtual=num_virtual, task_id=tasks.index(r["task"]),
+                                  loss_on_prompt=cfg.data.loss_on_prompt) for r in split_rows]
+        truncated[split] = sum(e.truncated for e in examples[split])
+    return examples, truncated
+
+
+def prepare(cfg: RunConfig) -> Prepared:
+    """Validate, read data, load the model, apply the method — nothing is written."""
+    cfg.validate()
+    device = resolve_device(cfg.model.device)
+    rows, info = read_rows(cfg)
+    loaded = load_model(cfg.model.model, device=device, precision=cfg.model.precision,
+                        trust_remote_code=cfg.model.trust_remote_code, seed=cfg.train.seed)
+    _check_context(loaded, cfg.data.max_length)
+    num_virtual = cfg.method.num_prompts if cfg.method.method == "prompt" else 0
+    examples, info["truncated"] = encode_rows(rows, cfg.data.tasks, loaded.tokenizer, cfg, num_virtual)
+    adapted = apply_method(loaded, cfg.method, cfg.data.tasks, seed=cfg.train.seed)
+    info["sizes"] = {s: len(v) for s, v in examples.items()}
+    return Prepared(cfg, loaded, adapted, device, rows, examples, info)
+
+
+def _check_context(loaded: LoadedModel, max_length: int) -> None:
+    config = loaded.model.config
+    context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if context and max_length > context:
+        raise UsageError(f"--max-length {max_length} exceeds the model's context of {context} tokens: "
+                         f"use --max-length {context} or less")

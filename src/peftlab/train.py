@@ -1,0 +1,352 @@
+"""The training recipe, top to bottom: prepare -> open the run directory -> fit -> save.
+
+Everything a resume needs is explicit in `TrainState` (epoch, micro-batch position, optimizer step,
+running sums, history, log offset) plus the optimizer moments and RNG states saved beside it. The data
+order of epoch e is a pure function of (seed, e), so a resumed run replays the same batches, and the
+learning rate is a pure function of the step — there is no scheduler object to save.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .checkpoint import atomic_write_json, load_latest, write_checkpoint
+from .config import RunConfig
+from .errors import UsageError
+from .evaluate import split_loss
+from .memory import PeakMemory
+from .models import count_params
+from .pipeline import Prepared, prepare
+from .runtime import autocast, make_batch
+
+LOG = "log.jsonl"
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0               # epochs completed
+    batch: int = 0               # micro-batches done in the current epoch
+    step: int = 0                # optimizer steps done
+    epoch_loss_sum: float = 0.0  # target-token loss summed over the current epoch
+    epoch_tokens: int = 0
+    epoch_task_sums: dict = field(default_factory=dict)  # task -> [loss_sum, tokens]
+    epoch_time_s: float = 0.0    # training time spent in the current epoch so far
+    seen_tokens: int = 0         # non-pad input tokens processed, for tokens/s
+    train_time_s: float = 0.0
+    history: list = field(default_factory=list)
+    log_offset: int = 0          # bytes of log.jsonl that belong to this state
+
+
+# ------------------------------------------------------------------ data order and learning rate
+
+def epoch_order(sizes: list[int], seed: int, epoch: int, sampling: str) -> list[int]:
+    """Example indices for one epoch. Tasks are concatenated (sizes per task, in order); 'uniform'
+    repeats smaller tasks up to the largest. The permutation depends only on (seed, epoch)."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    pool: list[int] = []
+    start = 0
+    largest = max(sizes)
+    for size in sizes:
+        ids = list(range(start, start + size))
+        if sampling == "uniform" and size:
+            ids = (ids * math.ceil(largest / size))[:largest]
+        pool += ids
+        start += size
+    return [pool[i] for i in torch.randperm(len(pool), generator=generator).tolist()]
+
+
+def lr_at(step: int, total: int, cfg) -> float:
+    """Linear warmup over `warmup_steps`, then constant or linear decay to 0 at `total`."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.decay == "linear":
+        remaining = max(total - cfg.warmup_steps, 1)
+        return cfg.lr * max(0.0, 1 - (step - cfg.warmup_steps) / remaining)
+    return cfg.lr
+
+
+# ------------------------------------------------------------------ run directory
+
+class RunDir:
+    """The run directory's files; never overwritten without --overwrite, continued only with --resume."""
+
+    def __init__(self, path: str | None):
+        if not path:
+            raise UsageError("no run directory: pass --out RUN")
+        self.path = Path(path)
+
+    def check(self, cfg: RunConfig) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise UsageError(f"--out {self.path} is a file: choose a directory path")
+        has_run = self.path.is_dir() and any(self.path.iterdir())
+        if cfg.train.resume:
+            if not (self.path / "config.json").is_file():
+                raise UsageError(f"--resume but {self.path} holds no run: drop --resume to start one")
+            _check_same_config(json.loads((self.path / "config.json").read_text()), cfg.to_dict())
+        elif has_run and not cfg.train.overwrite:
+            raise UsageError(f"{self.path} already holds a run: pass --resume to continue it or --overwrite to replace it")
+
+    def start(self, cfg: RunConfig) -> None:
+        if cfg.train.overwrite and self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        if not cfg.train.resume:
+            atomic_write_json(self.path / "config.json", cfg.to_dict())
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    def log(self, record: dict) -> None:
+        with open(self.path / LOG, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def log_size(self) -> int:
+        file = self.path / LOG
+        return file.stat().st_size if file.exists() else 0
+
+    def truncate_log(self, size: int) -> None:
+        """Drop log lines written after the checkpoint we resume from: they will be written again."""
+        file = self.path / LOG
+        if file.exists():
+            with open(file, "r+b") as f:
+                f.truncate(size)
+
+
+RESUMABLE_KEYS = {("train", "resume"), ("train", "overwrite"), ("train", "epochs"), ("model", "device")}
+
+
+def _check_same_config(saved: dict, current: dict) -> None:
+    differing = [f"{section}.{key}" for section, values in current.items() for key, value in values.items()
+                 if (section, key) not in RESUMABLE_KEYS and saved.get(section, {}).get(key) != value]
+    if differing:
+        raise UsageError(f"--resume with a config that differs from the run's in {', '.join(differing)}: "
+                         "use the original flags or start a new --out")
+
+
+# ------------------------------------------------------------------ checkpoints
+
+def save_checkpoint(run: RunDir, p: Prepared, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
+    state.log_offset = run.log_size()
+    names = list(p.adapted.named_trainable())
+    moments: dict[str, torch.Tensor] = {}
+    for name, param in zip(names, optimizer.param_groups[0]["params"]):
+        for key, value in optimizer.state.get(param, {}).items():
+            moments[f"{name}::{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng |= {f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+    tensors = {"trainable": p.adapted.named_trainable(), "optimizer": moments, "rng": rng}
+    write_checkpoint(run.checkpoints, state.step, tensors, asdict(state), p.cfg.train.keep_checkpoints)
+
+
+def restore_checkpoint(run: RunDir, p: Prepared, optimizer: torch.optim.Optimizer) -> TrainState:
+    found = load_latest(run.checkpoints)
+    if found is None:
+        return TrainState()
+    tensors, raw_state = found
+    params = p.adapted.named_trainable()
+    with torch.no_grad():
+        for name, param in params.items():
+            param.copy_(tensors["trainable"][name])
+    for name, param in params.items():
+        keys = [k for k in tensors["optimizer"] if k.startswith(name + "::")]
+        if keys:
+            moments = {k.split("::", 1)[1]: tensors["optimizer"][k] for k in keys}
+            optimizer.state[param] = {k: v if k == "step" else v.to(param.device) for k, v in moments.items()}
+    torch.set_rng_state(tensors["rng"]["cpu"])
+    if torch.cuda.is_available():
+        cuda = [tensors["rng"][k] for k in sorted(tensors["rng"]) if k.startswith("cuda")]
+        if cuda:
+            torch.cuda.set_rng_state_all(cuda)
+    state = TrainState(**raw_state)
+    run.truncate_log(state.log_offset)
+    return state
+
+
+# ------------------------------------------------------------------ the loop
+
+def train(cfg: RunConfig, *, announce=print) -> dict:
+    """Train one method per `cfg`; returns (and writes) the run's metrics."""
+    cfg.validate()
+    run = RunDir(cfg.train.out)
+    run.check(cfg)
+    p = prepare(cfg)
+    _check_nonempty(p)
+    run.start(cfg)
+    trainable = p.adapted.named_trainable()
+    optimizer = torch.optim.AdamW(list(trainable.values()), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    state = restore_checkpoint(run, p, optimizer) if cfg.train.resume else TrainState()
+    if not cfg.train.resume:
+        torch.manual_seed(cfg.train.seed)
+    announce(_banner(p, state))
+    memory = PeakMemory(p.device).start()
+    fit(p, run, optimizer, state, memory, announce)
+    return finish(p, run, state, memory.stop(), memory.kind)
+
+
+def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemory, announce) -> None:
+    t = p.cfg.train
+    sizes = [sum(1 for r in p.rows["train"] if r["task"] == task) for task in p.adapted.tasks]
+    batches_per_epoch = math.ceil(len(epoch_order(sizes, t.seed, 0, p.cfg.data.task_sampling)) / t.batch_size)
+    total_steps = t.epochs * math.ceil(batches_per_epoch / t.grad_accum)
+    p.adapted.train()
+    for epoch in range(state.epoch, t.epochs):
+        order = epoch_order(sizes, t.seed, epoch, p.cfg.data.task_sampling)
+        batches = [order[i:i + t.batch_size] for i in range(0, len(order), t.batch_size)]
+        bar = _progress(len(batches), state.batch, epoch)
+        while state.batch < len(batches):
+            group = batches[state.batch: state.batch + t.grad_accum]
+            started = time.perf_counter()
+            loss = train_step(p, optimizer, group, lr_at(state.step, total_steps, t), state)
+            elapsed = time.perf_counter() - started
+            state.epoch_time_s += elapsed
+            state.train_time_s += elapsed
+            state.batch += len(group)
+            state.step += 1
+            _after_step(p, run, optimizer, state, loss, bar, announce)
+        if bar is not None:
+            bar.close()
+        end_epoch(p, run, optimizer, state, memory, announce)
+
+
+def train_step(p: Prepared, optimizer, group: list[list[int]], lr: float, state: TrainState) -> float:
+    """One optimizer step over `grad_accum` micro-batches; the loss is the mean over the group's target
+    tokens, so accumulation gives the same gradient as one big batch."""
+    batches = [make_batch(p.examples["train"], idx, p.pad_id, p.device) for idx in group]
+    tokens = sum(b.target_tokens for b in batches)
+    step_sum = 0.0
+    for batch in batches:
+        with autocast(p.device, p.cfg.model.precision):
+            losses, rows, _ = p.adapted.loss_terms(batch)
+        (losses.sum() / max(tokens, 1)).backward()
+        _accumulate(state, batch, losses.detach(), rows)
+        step_sum += losses.detach().sum().item()
+        state.seen_tokens += int(batch.attention_mask.sum())
+    if not math.isfinite(step_sum):
+        raise UsageError(f"the loss became non-finite at step {state.step + 1} (epoch {state.epoch + 1}): "
+                         f"lower --lr or set --max-grad-norm; the last good checkpoint is kept")
+    params = optimizer.param_groups[0]["params"]
+    if p.cfg.train.max_grad_norm:
+        torch.nn.utils.clip_grad_norm_(params, p.cfg.train.max_grad_norm)
+    optimizer.param_groups[0]["lr"] = lr
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return step_sum / max(tokens, 1)
+
+
+def _accumulate(state: TrainState, batch, losses: torch.Tensor, rows: torch.Tensor) -> None:
+    state.epoch_loss_sum += losses.sum().item()
+    state.epoch_tokens += losses.numel()
+    task_ids = batch.task_ids[rows]
+    for task_id in task_ids.unique().tolist():
+        chosen = losses[task_ids == task_id]
+        sums = state.epoch_task_sums.setdefault(str(task_id), [0.0, 0])
+        sums[0] += chosen.sum().item()
+        sums[1] += chosen.numel()
+
+
+def _after_step(p: Prepared, run: RunDir, optimizer, state: TrainState, loss: float, bar, announce) -> None:
+    t = p.cfg.train
+    if bar is not None:
+        bar.update(t.grad_accum)
+        bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{state.seen_tokens / max(state.train_time_s, 1e-9):.0f}")
+    if state.step % t.log_every == 0:
+        line = f"Epoch: {state.epoch + 1} | Step: {state.step} | Loss: {loss:.4f}"
+        (bar.write if bar is not None else announce)(line)
+        run.log({"event": "step", "epoch": state.epoch + 1, "step": state.step, "loss": loss,
+                 "lr": optimizer.param_groups[0]["lr"]})
+    if t.save_every_steps and state.step % t.save_every_steps == 0:
+        save_checkpoint(run, p, optimizer, state)
+
+
+def end_epoch(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemory, announce) -> None:
+    t = p.cfg.train
+    val = split_loss(p.adapted, p.examples["val"], batch_size=t.batch_size, pad_id=p.pad_id, device=p.device,
+                     precision=p.cfg.model.precision)
+    train_loss = state.epoch_loss_sum / max(state.epoch_tokens, 1)
+    per_task = {p.adapted.tasks[int(k)]: s / max(n, 1) for k, (s, n) in sorted(state.epoch_task_sums.items())}
+    record = {"epoch": state.epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
+              "time_s": state.epoch_time_s, "peak_memory_mb": memory.peak_mb()}
+    if len(p.adapted.tasks) > 1:
+        record |= {"train_loss_per_task": per_task, "val_loss_per_task": val["per_task"]}
+    state.history.append(record)
+    run.log({"event": "epoch", **record})
+    announce(f"Epoch: {state.epoch + 1} | train loss {train_loss:.4f} | val loss {_fmt(val['loss'])} | "
+             f"{state.epoch_time_s:.1f} s")
+    state.epoch += 1
+    state.batch = 0
+    state.epoch_loss_sum, state.epoch_tokens, state.epoch_task_sums, state.epoch_time_s = 0.0, 0, {}, 0.0
+    if state.epoch % t.save_interval == 0 or state.epoch == t.epochs:
+        save_checkpoint(run, p, optimizer, state)
+
+
+def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_kind: str) -> dict:
+    from .adapters import save_adapter
+
+    save_adapter(p.adapted, run.path / "adapter", p.loaded.path, p.cfg.method)
+    trainable, total = count_params(p.adapted)
+    last = state.history[-1] if state.history else {}
+    metrics = {
+        "method": p.cfg.method.method, "tasks": p.adapted.tasks, "model": p.loaded.label,
+        "untrained_model": p.loaded.untrained, "trainable_params": trainable, "total_params": total,
+        "trainable_pct": 100 * trainable / total,
+        "loss": {"train": last.get("train_loss"), "val": last.get("val_loss")},
+        "epoch_time_s": sum(h["time_s"] for h in state.history) / max(len(state.history), 1),
+        "epoch_times_s": [h["time_s"] for h in state.history], "history": state.history,
+        "peak_memory_mb": peak_mb, "memory_kind": memory_kind,
+        "train_tokens_per_s": state.seen_tokens / max(state.train_time_s, 1e-9),
+        "data": p.data_info, "device": str(p.device), "precision": p.cfg.model.precision,
+    }
+    merge_metrics(run.path, metrics)
+    return metrics
+
+
+def merge_metrics(run_path: Path, update: dict) -> dict:
+    """metrics.json is shared by train and eval: each adds its figures, atomically."""
+    file = Path(run_path) / "metrics.json"
+    current = json.loads(file.read_text()) if file.exists() else {}
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(current.get(key), dict):
+            current[key] = current[key] | value
+        else:
+            current[key] = value
+    atomic_write_json(file, current)
+    return current
+
+
+def _check_nonempty(p: Prepared) -> None:
+    for split in ("train", "val"):
+        if not p.examples[split]:
+            raise UsageError(f"the {split} split is empty: give more data or change --split-ratio")
+
+
+def _banner(p: Prepared, state: TrainState) -> str:
+    trainable, total = count_params(p.adapted)
+    sizes = p.data_info["sizes"]
+    resumed = f" — resuming at epoch {state.epoch + 1}, step {state.step}" if state.step else ""
+    truncated = sum(p.data_info["truncated"].values())
+    return (f"peftlab: {p.cfg.method.method} on {','.join(p.adapted.tasks)} | model {p.loaded.label} | "
+            f"trainable {trainable:,} of {total:,} ({100 * trainable / total:.4f}%) | "
+            f"data train {sizes['train']} val {sizes['val']} test {sizes['test']} "
+            f"({truncated} truncated to --max-length) | {p.device} {p.cfg.model.precision}{resumed}")
+
+
+def _progress(total: int, done: int, epoch: int):
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}", unit="batch", leave=False)
+
+
+def _fmt(value) -> str:
+    return "—" if value is None else f"{value:.4f}"
