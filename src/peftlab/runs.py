@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from .adapters import load_into
-from .config import RunConfig
+from .config import MethodConfig, RunConfig
 from .errors import UsageError
 
 
@@ -43,3 +43,53 @@ def load_run(run_dir: str | Path, *, device: str | None = None, precision: str |
     load_into(adapted, adapter_dir(run_dir))
     adapted.eval()
     return cfg, loaded, adapted
+
+
+def adapter_tasks(adapter: Path, task: str | None) -> tuple[list[str], list[Path]]:
+    """The tasks an adapter directory serves and each one's PEFT directory: a multi-task prompt run
+    keeps one sub-directory per task; a single adapter serves `task` (or the task it was trained on)."""
+    from .adapters import CONFIG, LAST_LAYER_CONFIG, read_adapter_config
+
+    adapter = Path(adapter)
+    if not (adapter / CONFIG).is_file() and not (adapter / LAST_LAYER_CONFIG).is_file():
+        subdirs = sorted(p for p in adapter.iterdir() if (p / CONFIG).is_file()) if adapter.is_dir() else []
+        if not subdirs:
+            raise UsageError(f"{adapter} holds no adapter_config.json: point --adapter at a PEFT adapter directory")
+        return [p.name for p in subdirs], subdirs
+    trained_for = read_adapter_config(adapter).get("peftlab_task")
+    chosen = task or (trained_for if isinstance(trained_for, str) else None) or "summarize"
+    return [chosen], [adapter]
+
+
+def method_config_for(adapter: Path) -> MethodConfig:
+    """The MethodConfig that rebuilds an adapter's modules, from its (type-checked) config."""
+    from .adapters import adapter_method, lora_settings, read_adapter_config
+
+    config = read_adapter_config(adapter)
+    method = adapter_method(config)
+    if method == "prompt":
+        from .adapters import _field
+
+        return MethodConfig(method="prompt", num_prompts=_field(config, "num_virtual_tokens", int, lo=1, hi=4096))
+    if method == "lora":
+        s = lora_settings(adapter)
+        return MethodConfig(method="lora", rank=s["rank"], alpha=s["alpha"], dropout=s["dropout"],
+                            target_modules=",".join(s["targets"]))
+    return MethodConfig(method="last-layer")
+
+
+def load_adapter_dir(adapter: str | Path, model: str, *, task: str | None = None, device: str = "auto",
+                     precision: str = "fp32", trust_remote_code: bool = False):
+    """(LoadedModel, AdaptedLM) for any PEFT LoRA / prompt-tuning adapter (or a peftlab last-layer one)
+    on base `model` — peftlab's own runs and adapters made with PEFT alike."""
+    from .adapters import load_into
+    from .methods import apply_method
+    from .models import load_model, resolve_device
+
+    tasks, dirs = adapter_tasks(Path(adapter), task)
+    method_cfg = method_config_for(dirs[0])
+    loaded = load_model(model, device=resolve_device(device), precision=precision, trust_remote_code=trust_remote_code)
+    adapted = apply_method(loaded, method_cfg, tasks)
+    load_into(adapted, Path(adapter))
+    adapted.eval()
+    return loaded, adapted
