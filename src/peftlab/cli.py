@@ -8,7 +8,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import types
 import typing
 
 from . import __version__
@@ -68,7 +67,67 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(params, {"model": ModelConfig, "data": DataConfig, "method": MethodConfig},
                       skip={"data", "source_field", "target_field", "context_field", "question_field", "split_ratio",
                             "max_train_samples", "max_eval_samples", "loss_on_prompt", "task_sampling", "strict"})
+    export = sub.add_parser("export", help="write a standalone HF model with a LoRA or last-layer adapter merged in",
+                            usage="peftlab export --merged (RUN | --adapter DIR --model M) OUT [--overwrite]")
+    export.add_argument("paths", nargs="+", metavar="RUN OUT", help="a run directory and the output directory "
+                                                                   "(only OUT with --adapter)")
+    export.add_argument("--merged", action="store_true", help="fold the adapter into the weights (required)")
+    export.add_argument("--adapter", help="a PEFT LoRA adapter directory (or a peftlab last-layer one) instead of a run")
+    export.add_argument("--model", help="with --adapter: its base model ('default', a HF id or dir, random:...)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    export.add_argument("--trust-remote-code", action="store_true", help="allow the base model's own Python code")
+    add_generate_parser(sub)
     return parser
+
+
+def add_generate_parser(sub) -> None:
+    gen = sub.add_parser("generate", help="generate with a trained run or any PEFT adapter: one --text (streamed) "
+                                          "or --input JSONL requests of mixed tasks",
+                         usage="peftlab generate (RUN | --adapter DIR [--model M]) (--text TEXT | --input FILE "
+                               "[--output FILE]) [--task TASK] [--raw] [options]")
+    gen.add_argument("run", nargs="?", metavar="RUN", help="a run directory (the --out of train)")
+    gen.add_argument("--adapter", help="a PEFT adapter directory (LoRA / prompt tuning, or peftlab last-layer) "
+                                       "instead of a run")
+    gen.add_argument("--model", help="with --adapter: its base model (default 'default'; a HF id or dir, random:...)")
+    gen.add_argument("--task", help="the task of --text (required when the run serves several tasks); the default "
+                                    "task of --input lines without one")
+    gen.add_argument("--text", help="the task's input in its own words: summarize: the article; qa: 'Context: ... "
+                                    "Question: ...'; translate: the Bulgarian text; or a JSON object of the fields")
+    gen.add_argument("--input", metavar="FILE", help='JSONL requests, one {"task": ..., "text": ...} per line')
+    gen.add_argument("--output", metavar="FILE", help="JSONL answers: each request plus \"output\" (default: stdout)")
+    gen.add_argument("--raw", action="store_true", help="feed the text as-is (no template, no special tokens) and "
+                                                        "stop only at EOS, as PeftModel.generate does")
+    gen.add_argument("--max-new-tokens", type=int, default=64, metavar="N", help="tokens to generate at most "
+                                                                                  "(default: 64)")
+    gen.add_argument("--batch-size", type=int, default=8, metavar="N", help="requests per forward (default: 8)")
+    gen.add_argument("--max-length", type=int, metavar="N", help="prompt tokens incl. soft prompt; longer inputs are "
+                                                                "cut as in training (default: the run's)")
+    gen.add_argument("--no-prefix-cache", action="store_true", help="recompute the soft prompt's keys/values for "
+                                                                    "every batch (slower; same tokens)")
+    gen.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the run's)")
+    gen.add_argument("--precision", choices=("fp32", "bf16"), help="default: the run's (fp32 with --adapter)")
+    gen.add_argument("--trust-remote-code", action="store_true", help="allow the base model's own Python code")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .serve import run_generate
+
+    return run_generate(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_merged
+
+    if not args.merged:
+        raise UsageError("export writes merged models only: pass --merged (the PEFT adapter itself is RUN/adapter)")
+    wanted = 1 if args.adapter else 2
+    if len(args.paths) != wanted:
+        raise UsageError("give RUN OUT, or OUT alone with --adapter DIR --model M")
+    run = None if args.adapter else args.paths[0]
+    summary = export_merged(args.paths[-1], run=run, adapter=args.adapter, model=args.model,
+                            overwrite=args.overwrite, trust_remote_code=args.trust_remote_code)
+    print(json.dumps(summary, indent=2))
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -88,7 +147,8 @@ def cmd_params(args: argparse.Namespace) -> int:
     cfg.model.validate()
     cfg.data.validate()
     cfg.method.validate()
-    loaded = load_model(cfg.model.model, device="cpu", precision="fp32", trust_remote_code=cfg.model.trust_remote_code)
+    device = "meta" if cfg.model.model.startswith("random:") else "cpu"  # counting needs shapes, not weights
+    loaded = load_model(cfg.model.model, device=device, precision="fp32", trust_remote_code=cfg.model.trust_remote_code)
     adapted = apply_method(loaded, cfg.method, cfg.data.tasks)
     trainable, total = count_params(adapted)
     print(json.dumps({"trainable": trainable, "total": total, "trainable_pct": 100 * trainable / total,
@@ -96,7 +156,7 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "params": cmd_params}
+COMMANDS = {"train": cmd_train, "params": cmd_params, "export": cmd_export, "generate": cmd_generate}
 
 
 def main(argv: list[str] | None = None) -> int:

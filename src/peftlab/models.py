@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -52,14 +53,15 @@ def load_model(name: str = "default", *, device: str | torch.device = "cpu", pre
     if name == "default":
         loaded = _load_embedded()
     elif name.startswith("random:"):
-        loaded = _load_random(name.removeprefix("random:"), seed)
+        loaded = _load_random(name.removeprefix("random:"), seed, meta=str(device) == "meta")
     else:
         loaded = _load_pretrained(name, trust_remote_code)
     model = loaded.model
     model.requires_grad_(False)
     model.eval()  # frozen parts never use dropout; methods switch their own modules to train()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    model.to(device=device, dtype=dtype)
+    if str(device) != "meta":
+        model.to(device=device, dtype=dtype)
     if loaded.tokenizer.pad_token_id is None:
         loaded.tokenizer.pad_token = loaded.tokenizer.eos_token
     return loaded
@@ -163,12 +165,15 @@ def random_config(arch: str):
     return configs[arch]()
 
 
-def _load_random(arch: str, seed: int) -> LoadedModel:
+def _load_random(arch: str, seed: int, meta: bool = False) -> LoadedModel:
+    """`meta=True` builds shapes without memory: `random:llama` is Llama-2-7B's config (27 GB in fp32),
+    which `peftlab params` can count but no 24 GB machine can hold."""
     from transformers import AutoModelForCausalLM
 
     config = random_config(arch)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    with torch.device("meta") if meta else contextlib.nullcontext():
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     label = f"random:{arch} (random weights, untrained; embedded SmolLM2 tokenizer)"
     return LoadedModel(model, _embedded_tokenizer(), f"random:{arch}", label, f"random:{arch}", untrained=True)
 

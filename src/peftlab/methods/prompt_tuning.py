@@ -60,6 +60,8 @@ def apply(model: nn.Module, tokenizer, tasks: list[str], num_virtual: int, how: 
     """Build per-task soft prompts for a frozen `model`, initialised from its input embeddings."""
     embedding = model.get_input_embeddings().weight
     prompts = SoftPrompts(tasks, num_virtual, embedding.shape[1])
+    if embedding.is_meta:  # shapes only (parameter counting): nothing to initialise from
+        return prompts.to("meta")
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for i, task in enumerate(tasks):
