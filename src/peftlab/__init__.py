@@ -1,9 +1,34 @@
 """peftlab: fine-tune a frozen causal LM with soft prompts, LoRA or its last layer, and measure honestly
 which one pays off.
 
-The Python API in five names:
+The Python API:
 
-    from peftlab import RunConfig, load_model, apply_method, train, load_run
+    from peftlab import RunConfig, train, load_run
+    cfg = RunConfig()
+    cfg.method.method, cfg.data.task, cfg.train.out = "lora", "qa", "runs/qa-lora"
+    metrics = train(cfg)                       # writes runs/qa-lora/{config,metrics}.json, adapter/, ...
+    cfg, loaded, adapted = load_run("runs/qa-lora")
+
+    from peftlab import load_model, apply_method, MethodConfig
+    loaded = load_model("default")             # embedded SmolLM2-135M-Instruct, frozen
+    adapted = apply_method(loaded, MethodConfig(method="prompt"), ["summarize"])
+
+Names are imported lazily so `import peftlab` stays cheap.
 """
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "RunConfig": "config", "ModelConfig": "config", "DataConfig": "config", "MethodConfig": "config",
+    "TrainConfig": "config", "load_model": "models", "apply_method": "methods", "train": "train",
+    "load_run": "runs", "load_adapter_dir": "runs", "UsageError": "errors",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'peftlab' has no attribute {name!r}")
