@@ -1,0 +1,134 @@
+"""`peftlab export --merged`: a standalone HuggingFace model with the adapter folded into its weights.
+
+- LoRA: every `LoRALayer` is merged (`W += alpha/r * B A`, transposed for GPT-2's Conv1D) and replaced
+  by the layer it wrapped, so the saved keys are the base model's plain names.
+- last-layer: the trained block is already in place; the model is saved as it stands.
+- prompt tuning cannot be merged: a soft prompt is an input, not a weight change. Serve the PEFT
+  adapter directory (`RUN/adapter`) with `PeftModel.from_pretrained` instead.
+
+The source is a run directory or any PEFT adapter plus its base model (the same loader eval and
+generate use). The model is merged in fp32 on the CPU and written with `save_pretrained` (safetensors)
+plus its tokenizer into a temporary sibling directory that is renamed into place, so OUT is either
+absent, the old one, or complete. An existing OUT is replaced only with `overwrite=True`, and never
+when it holds the source itself.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+from torch import nn
+
+from .errors import UsageError
+
+
+def export_merged(out: str | Path, *, run: str | Path | None = None, adapter: str | Path | None = None,
+                  model: str | None = None, overwrite: bool = False, trust_remote_code: bool = False) -> dict:
+    """Write RUN's (or ADAPTER-on-MODEL's) merged model to `out`; returns a summary for the CLI."""
+    from . import runs
+
+    out = Path(out)
+    if (run is None) == (adapter is None):
+        raise UsageError("export needs either a run directory or --adapter DIR --model M, not both")
+    if adapter is not None and not model:
+        raise UsageError("--adapter needs --model: the base model the adapter was trained on")
+    if run is not None and model:
+        raise UsageError("--model goes with --adapter; a run directory already names its base model")
+    source = Path(run if run is not None else adapter)
+    _check_out(out, source, overwrite)
+
+    if run is not None:
+        method = runs.read_run_config(run).method.method
+        adapter_path = runs.adapter_dir(run)
+    else:
+        adapter_path = source
+        _, dirs = runs.adapter_tasks(source, None)
+        method = runs.method_config_for(dirs[0]).method
+    if method == "prompt":
+        raise UsageError(f"prompt tuning cannot be merged into the weights (a soft prompt is an input, not a weight "
+                         f"change): serve the PEFT adapter {adapter_path} with PeftModel.from_pretrained instead")
+
+    if run is not None:
+        _, loaded, adapted = runs.load_run(run, device="cpu", precision="fp32")
+    else:
+        loaded, adapted = runs.load_adapter_dir(adapter, model, device="cpu", precision="fp32",
+                                                trust_remote_code=trust_remote_code)
+    merged = merge_into_base(adapted)
+    _write_dir(out, overwrite, lambda tmp: _save(merged, loaded.tokenizer, tmp))
+    return {"out": str(out), "method": method, "model": loaded.label, "source": str(source),
+            "files": sorted(p.name for p in out.iterdir())}
+
+
+def merge_into_base(adapted) -> nn.Module:
+    """The plain transformers model of `adapted` with its trained part folded in (consumes `adapted`)."""
+    from .methods import lora
+
+    model = adapted.model
+    if adapted.method == "prompt":
+        raise UsageError("prompt tuning cannot be merged into the weights: serve its PEFT adapter instead")
+    if adapted.method == "lora":
+        tied = model.get_input_embeddings().weight
+        layers = lora.lora_layers(model)
+        for name, layer in layers:  # all checked before anything is merged
+            if layer.base_layer.weight is tied:
+                raise UsageError(f"LoRA on {name} shares its weight with the input embeddings (tied): merging would "
+                                 "change both; serve the PEFT adapter instead")
+        for name, layer in layers:
+            layer.merge()
+            parent_name, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent_name) if parent_name else model, child, layer.base_layer)
+    model.requires_grad_(False)
+    return model.eval()
+
+
+def _save(model: nn.Module, tokenizer, path: Path) -> None:
+    kwargs = {"safe_serialization": True} if "safe_serialization" in inspect.signature(model.save_pretrained).parameters else {}
+    model.save_pretrained(path, **kwargs)  # transformers 5 writes safetensors only; 4.x is told to
+    tokenizer.save_pretrained(path)
+    pickled = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl"))
+    if pickled:  # a transformers that ignored the request; never ship pickles
+        raise RuntimeError(f"save_pretrained wrote pickle files {pickled}; refusing to export them")
+
+
+def _check_out(out: Path, source: Path, overwrite: bool) -> None:
+    if out.exists() or out.is_symlink():
+        if not overwrite:
+            raise UsageError(f"{out} already exists: pass --overwrite to replace it, or choose another OUT")
+        src, dst = source.resolve(), out.resolve()
+        if src == dst or dst in src.parents:
+            raise UsageError(f"{out} holds the source {source}: --overwrite would delete it; choose another OUT")
+
+
+def _write_dir(out: Path, overwrite: bool, write) -> None:
+    """`write(tmp)` into a sibling temp dir, then rename it to `out` (replacing an old one only if allowed)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would hide the model from other users
+        write(tmp)
+        if out.exists() or out.is_symlink():
+            if not overwrite:
+                raise UsageError(f"{out} appeared while exporting: pass --overwrite to replace it")
+            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(out, old)
+            try:
+                os.rename(tmp, out)
+            except BaseException:
+                os.rename(old, out)
+                raise
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
