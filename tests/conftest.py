@@ -48,6 +48,44 @@ def summarize_rows(n: int) -> list[dict]:
             for i in range(n)]
 
 
+def qa_rows(n: int) -> list[dict]:
+    """Context lengths vary with i, so batches of these rows need padding."""
+    return [{"context": f"Mira{i} was born in Varna{i}." + " She later moved to the capital." * (i % 3),
+             "question": f"Where was Mira{i} born?", "answer": f"Varna{i}"} for i in range(n)]
+
+
+def translate_rows(n: int) -> list[dict]:
+    return [{"source": f"Аз имам {i} книги" + " и една химикалка" * (i % 2) + ".",
+             "target": f"I have {i} books" + " and one pen" * (i % 2) + "."} for i in range(n)]
+
+
+ROWS = {"summarize": summarize_rows, "qa": qa_rows, "translate": translate_rows}
+
+
+def spread_weights(model: torch.nn.Module, std: float = 0.2, seed: int = 0) -> torch.nn.Module:
+    """Redraw every weight matrix at `std`: at the stock 0.02 init a tiny model's greedy token is the same
+    for every input, which would let a decoding test pass without comparing anything."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.copy_(torch.randn(p.shape, generator=generator) * std)
+    return model
+
+
+@pytest.fixture(scope="session")
+def spread_model_dir(tmp_path_factory) -> Path:
+    """random:tiny-llama with `spread_weights`, saved as a local model directory (safetensors + tokenizer),
+    so CLI commands given `--model DIR` decode input-dependent tokens."""
+    from peftlab.models import load_model
+
+    loaded = load_model("random:tiny-llama")
+    path = tmp_path_factory.mktemp("spread-tiny-llama")
+    spread_weights(loaded.model).save_pretrained(path)
+    loaded.tokenizer.save_pretrained(path)
+    return path
+
+
 @pytest.fixture
 def sum_file(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "sum.jsonl", summarize_rows(20))
@@ -57,3 +95,13 @@ def sum_file(tmp_path: Path) -> Path:
 def _deterministic():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from a second intra-op thread, and on a busy 2-core runner OpenMP threads
+    spinning against other processes make training 10x slower; subprocesses get OMP_NUM_THREADS=1."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,12 +1,17 @@
 """Adapters on disk in HuggingFace PEFT's format, so PEFT, transformers and serving stacks load them.
 
 - prompt: `adapter_config.json` (peft_type PROMPT_TUNING) + `adapter_model.safetensors` with the one
-  tensor `prompt_embeddings` (n_virtual, d). A multi-task run writes one such directory per task.
+  tensor `prompt_embeddings` (n_virtual, d). A multi-task run writes one such directory per task. The
+  task a prompt was trained for rides in the safetensors metadata (`peftlab_task`), not in the config,
+  because PEFT warns about config keys it does not know.
 - lora: peft_type LORA, tensors `base_model.model.<module>.lora_A.weight` (r, in) / `lora_B.weight` (out, r).
 - last-layer: no PEFT type exists for it, so `model.safetensors` holds the block under the base
   model's own key names and `peftlab_adapter.json` says which block it is.
 Reading is the same code backwards, for peftlab's own runs and for adapters PEFT wrote. Only JSON and
-safetensors are read; a config is checked field by field before anything is built from it.
+safetensors are read; a config is checked field by field before anything is built from it, and an
+adapter using a PEFT feature peftlab does not apply (DoRA, extra trained modules, ...) is refused with
+one line naming it rather than loaded half-way. `tests/test_peft_parity.py` checks both directions
+against PEFT itself.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from .adapted import AdaptedLM
@@ -53,9 +59,10 @@ def _save_prompt(adapted: AdaptedLM, out: Path, task_index: int, base_path: str,
         "prompt_tuning_init_text": init_text_for(adapted.tasks[task_index], cfg.prompt_init_text)
         if cfg.prompt_init == "text" else None,
         "tokenizer_name_or_path": base_path if cfg.prompt_init == "text" else None, "tokenizer_kwargs": None,
-        "peftlab_task": adapted.tasks[task_index],
+        "modules_to_save": None,
     }
-    atomic_save_tensors(out / WEIGHTS, {"prompt_embeddings": weight}, metadata={"format": "pt"})
+    atomic_save_tensors(out / WEIGHTS, {"prompt_embeddings": weight},
+                        metadata={"format": "pt", "peftlab_task": adapted.tasks[task_index]})
     atomic_write_json(out / CONFIG, config)
     return out
 
@@ -129,12 +136,29 @@ def _field(config: dict, key: str, kind: type | tuple, *, lo: float | None = Non
 def adapter_method(config: dict[str, Any]) -> str:
     kind = config.get("peft_type") or config.get("peftlab_type")
     methods = {"PROMPT_TUNING": "prompt", "LORA": "lora", "LAST_LAYER": "last-layer"}
-    if kind not in methods:
+    if not isinstance(kind, str) or kind not in methods:
         raise UsageError(f"adapter type {kind!r} is not supported: peftlab reads LORA, PROMPT_TUNING and its "
                          "own last-layer adapters")
-    if config.get("task_type", "CAUSAL_LM") != "CAUSAL_LM":
-        raise UsageError(f"adapter task_type {config.get('task_type')!r} is not supported: only CAUSAL_LM")
+    task_type = config.get("task_type", "CAUSAL_LM")
+    if task_type != "CAUSAL_LM" and not (task_type is None and kind == "LORA"):
+        raise UsageError(f"adapter task_type {task_type!r} is not supported: only CAUSAL_LM")
+    if config.get("modules_to_save"):
+        raise UsageError(f"adapters with modules_to_save {config['modules_to_save']!r} (fully trained extra modules) "
+                         "are not supported: peftlab reads plain LoRA and prompt-tuning adapters")
     return methods[kind]
+
+
+def trained_task(path: Path) -> str | None:
+    """The task a peftlab prompt adapter was trained for (safetensors metadata; older runs: the config)."""
+    file = Path(path) / WEIGHTS
+    try:
+        with safe_open(file, framework="pt") as f:
+            task = (f.metadata() or {}).get("peftlab_task")
+    except Exception:  # missing or unreadable: the loader says so with the right message
+        task = None
+    if task is None and (Path(path) / CONFIG).is_file():
+        task = read_adapter_config(path).get("peftlab_task")
+    return task if isinstance(task, str) else None
 
 
 def _load_weights(path: Path, name: str) -> dict[str, torch.Tensor]:
@@ -157,7 +181,12 @@ def load_prompt_vectors(path: Path, dim: int) -> torch.Tensor:
     if token_dim != dim:
         raise UsageError(f"adapter token_dim {token_dim} does not match the model's width {dim}: "
                          "use the base model the adapter was trained on")
-    weight = _load_weights(path, WEIGHTS).get("prompt_embeddings")
+    tensors = _load_weights(path, WEIGHTS)
+    extra = sorted(set(tensors) - {"prompt_embeddings"})
+    if extra:
+        raise UsageError(f"{path}/{WEIGHTS} holds tensors besides prompt_embeddings (first: {extra[0]}): "
+                         "peftlab reads plain prompt-tuning adapters")
+    weight = tensors.get("prompt_embeddings")
     if weight is None or tuple(weight.shape) != (n, dim):
         raise UsageError(f"{path}/{WEIGHTS} has no prompt_embeddings of shape ({n}, {dim}): re-export the adapter")
     return weight.float()
@@ -166,18 +195,41 @@ def load_prompt_vectors(path: Path, dim: int) -> torch.Tensor:
 def lora_settings(path: Path) -> dict[str, Any]:
     """rank, alpha, dropout and target module names from a PEFT LoRA config, each type-checked."""
     config = read_adapter_config(path)
-    for unsupported in ("use_dora", "use_rslora"):
-        if config.get(unsupported):
-            raise UsageError(f"LoRA adapters with {unsupported}=true are not supported")
-    if config.get("rank_pattern") or config.get("alpha_pattern"):
-        raise UsageError("LoRA adapters with rank_pattern/alpha_pattern are not supported")
+    for unsupported in LORA_UNSUPPORTED:
+        if config.get(unsupported) not in (None, False, {}, [], ""):
+            raise UsageError(f"LoRA adapters with {unsupported}={config[unsupported]!r} are not supported: "
+                             "peftlab applies plain LoRA (y = Wx + alpha/r * BAx) on Linear/Conv1D layers")
+    if config.get("bias", "none") != "none":
+        raise UsageError(f"LoRA adapters with bias={config['bias']!r} (trained biases) are not supported: "
+                         "only bias='none'")
     targets = config.get("target_modules")
-    if isinstance(targets, str) or not (isinstance(targets, list) and targets and all(
+    if isinstance(targets, str):
+        raise UsageError(f"adapter target_modules is the pattern {targets!r}: peftlab reads adapters whose "
+                         "target_modules is a list of module names")
+    if not (isinstance(targets, list) and targets and all(
             isinstance(t, str) and t.replace("_", "").replace(".", "").isalnum() for t in targets)):
         raise UsageError(f"adapter target_modules {targets!r} must be a list of module names: re-export the adapter")
-    return {"rank": _field(config, "r", int, lo=1, hi=65536),
+    return {"rank": _rank_of_weights(path, _field(config, "r", int, lo=1, hi=65536)),
             "alpha": float(_field(config, "lora_alpha", (int, float), lo=1e-12, hi=1e12)),
-            "dropout": float(config.get("lora_dropout") or 0.0), "targets": targets}
+            "dropout": float(_field(config, "lora_dropout", (int, float), lo=0, hi=0.999999)
+                             if config.get("lora_dropout") is not None else 0.0), "targets": targets}
+
+
+def _rank_of_weights(path: Path, rank: int) -> int:
+    """`r` must be the rank the weight file holds: checked before any layer of that rank is built, so a
+    crafted r (up to 65536) cannot make the loader allocate gigabytes first."""
+    ranks = {t.shape[0] for k, t in _load_weights(path, WEIGHTS).items() if ".lora_A." in k and t.dim() == 2}
+    if ranks != {rank}:
+        raise UsageError(f"adapter_config.json has r={rank} but its lora_A tensors have rank "
+                         f"{', '.join(map(str, sorted(ranks))) or 'none'}: re-export the adapter")
+    return rank
+
+
+# LoRA config fields whose any non-empty value changes what the adapter computes in ways peftlab does not.
+LORA_UNSUPPORTED = ("use_dora", "use_rslora", "rank_pattern", "alpha_pattern", "layers_to_transform",
+                    "layers_pattern", "exclude_modules", "layer_replication", "lora_bias", "use_qalora",
+                    "alora_invocation_tokens", "trainable_token_indices", "target_parameters", "use_bdlora",
+                    "megatron_config")
 
 
 def load_lora_weights(adapted: AdaptedLM, path: Path) -> None:
@@ -187,6 +239,15 @@ def load_lora_weights(adapted: AdaptedLM, path: Path) -> None:
     expected = {f"{PEFT_PREFIX}{name}.{part}.weight": getattr(layer, part).weight
                 for name, layer in layers.items() for part in ("lora_A", "lora_B")}
     stripped = {_strip_adapter_name(k): v for k, v in tensors.items()}
+    unknown = sorted(set(stripped) - set(expected))
+    foreign = [k for k in unknown if not k.startswith(PEFT_PREFIX) or not k.endswith((".lora_A.weight", ".lora_B.weight"))]
+    if foreign:
+        raise UsageError(f"adapter holds {len(foreign)} tensors peftlab would not apply (first: {foreign[0]}): "
+                         "only lora_A/lora_B of Linear/Conv1D layers are supported")
+    if unknown:
+        module = unknown[0].removeprefix(PEFT_PREFIX).rsplit(".", 2)[0]
+        raise UsageError(f"adapter has LoRA weights for {module}, which is not a Linear/Conv1D layer of this model: "
+                         "use the base model the adapter was trained on")
     missing = sorted(set(expected) - set(stripped))
     if missing:
         raise UsageError(f"adapter lacks {len(missing)} LoRA tensors (first: {missing[0]}): "

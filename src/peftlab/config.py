@@ -8,6 +8,7 @@ how `--resume` and `compare --from` read it back.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,8 +102,8 @@ class MethodConfig:
             raise UsageError(f"--num-prompts {self.num_prompts} leaves no room in --max-length {max_length}: "
                              "lower it or raise --max-length")
         _positive("--rank", self.rank)
-        if not self.alpha > 0:
-            raise UsageError(f"--alpha must be > 0, got {self.alpha}")
+        if not 0 < self.alpha < math.inf:
+            raise UsageError(f"--alpha must be a finite number > 0, got {self.alpha}")
         if not 0 <= self.dropout < 1:
             raise UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
 
@@ -136,8 +137,8 @@ class TrainConfig:
     def validate(self) -> None:
         for flag in ("epochs", "batch_size", "grad_accum", "log_every", "save_interval", "keep_checkpoints"):
             _positive("--" + flag.replace("_", "-"), getattr(self, flag))
-        if not self.lr > 0:
-            raise UsageError(f"--lr must be > 0, got {self.lr}")
+        if not 0 < self.lr < math.inf:
+            raise UsageError(f"--lr must be a finite number > 0, got {self.lr}")
         if self.warmup_steps < 0:
             raise UsageError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:

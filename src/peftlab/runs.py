@@ -48,17 +48,25 @@ def load_run(run_dir: str | Path, *, device: str | None = None, precision: str |
 def adapter_tasks(adapter: Path, task: str | None) -> tuple[list[str], list[Path]]:
     """The tasks an adapter directory serves and each one's PEFT directory: a multi-task prompt run
     keeps one sub-directory per task; a single adapter serves `task` (or the task it was trained on)."""
-    from .adapters import CONFIG, LAST_LAYER_CONFIG, read_adapter_config
+    from .adapters import CONFIG, LAST_LAYER_CONFIG, trained_task
 
     adapter = Path(adapter)
     if not (adapter / CONFIG).is_file() and not (adapter / LAST_LAYER_CONFIG).is_file():
         subdirs = sorted(p for p in adapter.iterdir() if (p / CONFIG).is_file()) if adapter.is_dir() else []
         if not subdirs:
             raise UsageError(f"{adapter} holds no adapter_config.json: point --adapter at a PEFT adapter directory")
-        return [p.name for p in subdirs], subdirs
-    trained_for = read_adapter_config(adapter).get("peftlab_task")
-    chosen = task or (trained_for if isinstance(trained_for, str) else None) or "summarize"
-    return [chosen], [adapter]
+        return _known_tasks([p.name for p in subdirs]), subdirs
+    chosen = task or trained_task(adapter) or "summarize"
+    return _known_tasks([chosen]), [adapter]
+
+
+def _known_tasks(tasks: list[str]) -> list[str]:
+    """Task names read from files (metadata, directory names) are used only if they are known tasks."""
+    from .data.tasks import get_task
+
+    for name in tasks:
+        get_task(name)
+    return tasks
 
 
 def method_config_for(adapter: Path) -> MethodConfig:
@@ -89,7 +97,19 @@ def load_adapter_dir(adapter: str | Path, model: str, *, task: str | None = None
     tasks, dirs = adapter_tasks(Path(adapter), task)
     method_cfg = method_config_for(dirs[0])
     loaded = load_model(model, device=resolve_device(device), precision=precision, trust_remote_code=trust_remote_code)
+    if method_cfg.method == "lora":
+        _check_targets(loaded.model, method_cfg.targets, model)
     adapted = apply_method(loaded, method_cfg, tasks)
     load_into(adapted, Path(adapter))
     adapted.eval()
     return loaded, adapted
+
+
+def _check_targets(model, targets: list[str], model_name: str) -> None:
+    """At least one module an adapter targets must exist in the base model, as PEFT requires; the
+    tensor-by-tensor check in `load_lora_weights` then catches any other mismatch."""
+    from .methods.lora import matches
+
+    if not any(matches(name, targets) for name, _ in model.named_modules()):
+        raise UsageError(f"the adapter targets {', '.join(targets)}, which {model_name} does not have: "
+                         "use the base model the adapter was trained on")

@@ -25,6 +25,7 @@ from .evaluate import split_loss
 from .memory import PeakMemory
 from .models import count_params
 from .pipeline import Prepared, prepare
+from .runs import read_run_config
 from .runtime import autocast, make_batch
 
 LOG = "log.jsonl"
@@ -90,7 +91,7 @@ class RunDir:
         if cfg.train.resume:
             if not (self.path / "config.json").is_file():
                 raise UsageError(f"--resume but {self.path} holds no run: drop --resume to start one")
-            _check_same_config(json.loads((self.path / "config.json").read_text()), cfg.to_dict())
+            _check_same_config(read_run_config(self.path).to_dict(), cfg.to_dict())
         elif has_run and not cfg.train.overwrite:
             raise UsageError(f"{self.path} already holds a run: pass --resume to continue it or --overwrite to replace it")
 
@@ -145,13 +146,16 @@ def save_checkpoint(run: RunDir, p: Prepared, optimizer: torch.optim.Optimizer, 
     if torch.cuda.is_available():
         rng |= {f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
     tensors = {"trainable": p.adapted.named_trainable(), "optimizer": moments, "rng": rng}
-    write_checkpoint(run.checkpoints, state.step, tensors, asdict(state), p.cfg.train.keep_checkpoints)
+    write_checkpoint(run.checkpoints, state.step, tensors, asdict(state), p.cfg.train.keep_checkpoints,
+                     epoch=state.epoch)
 
 
-def restore_checkpoint(run: RunDir, p: Prepared, optimizer: torch.optim.Optimizer) -> TrainState:
+def restore_checkpoint(run: RunDir, p: Prepared, optimizer: torch.optim.Optimizer) -> TrainState | None:
+    """Weights, AdamW moments, RNG and TrainState of the newest good checkpoint (None: there is none);
+    the log is cut back to what that checkpoint had seen, since the steps after it run again."""
     found = load_latest(run.checkpoints)
     if found is None:
-        return TrainState()
+        return None
     tensors, raw_state = found
     params = p.adapted.named_trainable()
     with torch.no_grad():
@@ -184,8 +188,10 @@ def train(cfg: RunConfig, *, announce=print) -> dict:
     run.start(cfg)
     trainable = p.adapted.named_trainable()
     optimizer = torch.optim.AdamW(list(trainable.values()), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    state = restore_checkpoint(run, p, optimizer) if cfg.train.resume else TrainState()
-    if not cfg.train.resume:
+    state = restore_checkpoint(run, p, optimizer) if cfg.train.resume else None
+    if state is None:  # a new run, or a resume killed before its first checkpoint: start from step 0
+        state = TrainState()
+        run.truncate_log(0)
         torch.manual_seed(cfg.train.seed)
     announce(_banner(p, state))
     memory = PeakMemory(p.device).start()
@@ -231,16 +237,26 @@ def train_step(p: Prepared, optimizer, group: list[list[int]], lr: float, state:
         _accumulate(state, batch, losses.detach(), rows)
         step_sum += losses.detach().sum().item()
         state.seen_tokens += int(batch.attention_mask.sum())
-    if not math.isfinite(step_sum):
-        raise UsageError(f"the loss became non-finite at step {state.step + 1} (epoch {state.epoch + 1}): "
-                         f"lower --lr or set --max-grad-norm; the last good checkpoint is kept")
     params = optimizer.param_groups[0]["params"]
-    if p.cfg.train.max_grad_norm:
-        torch.nn.utils.clip_grad_norm_(params, p.cfg.train.max_grad_norm)
+    norm = _grad_norm(params, p.cfg.train.max_grad_norm)
+    if not (math.isfinite(step_sum) and math.isfinite(norm)):  # stop before the weights are poisoned
+        raise UsageError(f"the {'loss' if not math.isfinite(step_sum) else 'gradient'} became non-finite at step "
+                         f"{state.step + 1} (epoch {state.epoch + 1}): lower --lr or set --max-grad-norm and start "
+                         f"again with --overwrite; the checkpoints of earlier steps are kept")
     optimizer.param_groups[0]["lr"] = lr
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return step_sum / max(tokens, 1)
+
+
+def _grad_norm(params: list[torch.Tensor], max_norm: float | None) -> float:
+    """The total gradient norm, after clipping it to `max_norm` when that is set. A finite loss can
+    still give an infinite gradient: checking only the loss would let one step write NaN weights into
+    the next checkpoint."""
+    if max_norm:
+        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+    norms = [q.grad.detach().norm() for q in params if q.grad is not None]
+    return float(torch.stack(norms).norm()) if norms else 0.0
 
 
 def _accumulate(state: TrainState, batch, losses: torch.Tensor, rows: torch.Tensor) -> None:
@@ -282,6 +298,8 @@ def end_epoch(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: Pe
     run.log({"event": "epoch", **record})
     announce(f"Epoch: {state.epoch + 1} | train loss {train_loss:.4f} | val loss {_fmt(val['loss'])} | "
              f"{state.epoch_time_s:.1f} s")
+    for task in per_task if len(p.adapted.tasks) > 1 else ():
+        announce(f"  {task}: train loss {per_task[task]:.4f} | val loss {_fmt(val['per_task'].get(task))}")
     state.epoch += 1
     state.batch = 0
     state.epoch_loss_sum, state.epoch_tokens, state.epoch_task_sums, state.epoch_time_s = 0.0, 0, {}, 0.0
@@ -334,10 +352,12 @@ def _banner(p: Prepared, state: TrainState) -> str:
     sizes = p.data_info["sizes"]
     resumed = f" — resuming at epoch {state.epoch + 1}, step {state.step}" if state.step else ""
     truncated = sum(p.data_info["truncated"].values())
+    skipped = sum(n for per_split in p.data_info["skipped"].values() for n in per_split.values())
     return (f"peftlab: {p.cfg.method.method} on {','.join(p.adapted.tasks)} | model {p.loaded.label} | "
             f"trainable {trainable:,} of {total:,} ({100 * trainable / total:.4f}%) | "
             f"data train {sizes['train']} val {sizes['val']} test {sizes['test']} "
-            f"({truncated} truncated to --max-length) | {p.device} {p.cfg.model.precision}{resumed}")
+            f"({truncated} truncated to --max-length, {skipped} bad rows skipped) | "
+            f"{p.device} {p.cfg.model.precision}{resumed}")
 
 
 def _progress(total: int, done: int, epoch: int):

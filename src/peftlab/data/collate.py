@@ -51,8 +51,9 @@ def encode(row: dict[str, str], task: Task, tokenizer, *, max_length: int, num_v
     target = _ids(tokenizer, task.target_text(row)) + [tokenizer.eos_token_id]
     room = max_length - num_virtual - len(head) - len(tail) - len(target)
     if room < 1:
-        raise UsageError(f"a {task.name} target plus its prompt needs {max_length - room + 1} tokens but "
-                         f"--max-length is {max_length}: raise --max-length")
+        raise UsageError(f"a {task.name} example (target {task.target_text(row).strip()[:40]!r}) needs "
+                         f"{max_length - room + 1} tokens with its prompt but --max-length is {max_length}: "
+                         "raise --max-length or shorten that target")
     truncated = len(body) > room
     prompt = head + body[:room] + tail
     labels = list(prompt) if loss_on_prompt else [IGNORE] * len(prompt)
