@@ -9,6 +9,7 @@ import dataclasses
 import json
 import sys
 import typing
+from pathlib import Path
 
 from . import __version__
 from .config import DataConfig, MethodConfig, ModelConfig, RunConfig, TrainConfig
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     export.add_argument("--trust-remote-code", action="store_true", help="allow the base model's own Python code")
     add_generate_parser(sub)
+    add_eval_parsers(sub)
     return parser
 
 
@@ -103,10 +105,81 @@ def add_generate_parser(sub) -> None:
     gen.add_argument("--max-length", type=int, metavar="N", help="prompt tokens incl. soft prompt; longer inputs are "
                                                                 "cut as in training (default: the run's)")
     gen.add_argument("--no-prefix-cache", action="store_true", help="recompute the soft prompt's keys/values for "
-                                                                    "every batch (slower; same tokens)")
+                                                                    "every batch (the uncached path; same tokens)")
     gen.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the run's)")
     gen.add_argument("--precision", choices=("fp32", "bf16"), help="default: the run's (fp32 with --adapter)")
     gen.add_argument("--trust-remote-code", action="store_true", help="allow the base model's own Python code")
+
+
+EVAL_TRAIN_FLAGS = {"batch_size", "seed"}  # the train settings eval uses: batches, and the seed of the data split
+
+
+def add_eval_parsers(sub) -> None:
+    evaluate = sub.add_parser("eval", help="loss on every split and task quality of a run, any PEFT adapter or the "
+                                           "base model", usage="peftlab eval (RUN | --adapter DIR [--model M] | "
+                                                               "--baseline) [--split test] [options]")
+    evaluate.add_argument("run", nargs="?", metavar="RUN", help="a run directory; its figures are written back into it")
+    evaluate.add_argument("--adapter", help="evaluate any PEFT adapter directory on --model, with --task/--data")
+    evaluate.add_argument("--baseline", action="store_true", help="also score the base model with no adapter "
+                                                                   "(alone: only the base model)")
+    evaluate.add_argument("--out", help="with --adapter or --baseline alone: write metrics.json and samples.jsonl here")
+    _add_quality_flags(evaluate)
+    add_config_flags(evaluate, {"model": ModelConfig, "data": DataConfig, "train": TrainConfig},
+                     skip={f.name for f in dataclasses.fields(TrainConfig)} - EVAL_TRAIN_FLAGS)
+    compare = sub.add_parser("compare", help="train and evaluate each method on one task; report what each costs "
+                                             "and buys", usage="peftlab compare --out DIR [--methods prompt,lora,"
+                                                               "last-layer] [train flags] | --from DIR")
+    compare.add_argument("--methods", help="comma-separated subset of prompt,lora,last-layer (default: all three)")
+    compare.add_argument("--lr", dest="lr_spec", metavar="LR", help="one rate for every method, or per method: "
+                         "prompt=0.03,lora=0.001,last-layer=0.0001 (default: those three)")
+    compare.add_argument("--out", help="comparison directory: runs/<method>/, baseline/, results.json, report.md/html")
+    compare.add_argument("--from", dest="from_dir", metavar="DIR", help="render DIR/results.json again (into --out, "
+                                                                         "default DIR) without retraining")
+    _add_quality_flags(compare)
+    add_config_flags(compare, skip={"method", "lr", "out"})
+
+
+def _add_quality_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("quality")
+    group.add_argument("--split", help="split to generate on for quality (default: test)")
+    group.add_argument("--max-new-tokens", type=int, metavar="N", help="tokens to generate at most (default per "
+                                                                        "task: summarize 48, qa 16, translate 64)")
+    group.add_argument("--num-beams", type=int, metavar="K", help="beam search with K beams (default: 1, greedy)")
+
+
+def _eval_options(args: argparse.Namespace):
+    from .evaluate import EvalOptions
+
+    given = {k: getattr(args, k) for k in ("split", "max_new_tokens", "num_beams") if getattr(args, k) is not None}
+    return EvalOptions(**given, baseline=bool(getattr(args, "baseline", False)))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import choose_target, evaluate, format_table
+
+    target = choose_target(args.run, args.adapter, args.task, args.baseline, args.out,
+                           lambda cfg: config_from_args(args, cfg))
+    print(format_table(evaluate(target, _eval_options(args))))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import CompareSpec, parse_lr, parse_methods, rerender, run_compare
+
+    if args.from_dir:
+        extra = sorted(k for k, v in vars(args).items() if v is not None and k not in ("command", "from_dir", "out"))
+        if extra:
+            raise UsageError(f"--from renders an existing comparison again: drop --{extra[0].replace('_', '-')}")
+        rerender(args.from_dir, args.out)
+        return 0
+    if not args.out:
+        raise UsageError("no comparison directory: pass --out DIR (or --from DIR to render one again)")
+    methods = parse_methods(args.methods)
+    base = config_from_args(args)
+    spec = CompareSpec(base, methods, parse_lr(args.lr_spec, methods), Path(args.out).resolve(), _eval_options(args),
+                       resume=bool(base.train.resume), overwrite=bool(base.train.overwrite))
+    run_compare(spec)
+    return 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -156,7 +229,8 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "params": cmd_params, "export": cmd_export, "generate": cmd_generate}
+COMMANDS = {"train": cmd_train, "params": cmd_params, "export": cmd_export, "generate": cmd_generate,
+            "eval": cmd_eval, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ def _opt(default: Any, help: str, **extra: Any) -> Any:
 @dataclass
 class ModelConfig:
     model: str = _opt("default", "'default' (embedded SmolLM2-135M-Instruct), a HF id or local dir, "
-                                 "or random:gpt2|llama|tiny-gpt2|tiny-llama")
+                                 "or random:gpt2|llama|smollm2|tiny-gpt2|tiny-llama")
     precision: str = _opt("fp32", "frozen weights and compute: fp32 or bf16 (trainable params stay fp32)",
                           choices=PRECISIONS)
     device: str = _opt("auto", "cpu, cuda, cuda:N or auto")

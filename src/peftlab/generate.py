@@ -3,17 +3,24 @@
 Rows are left-padded; positions come from the attention mask, so a row's tokens do not depend on its
 batch. Decoding stops per row at EOS or at a token that starts a new line (every task's target is one
 line); LoRA layers are merged for the duration (no extra matmuls) and unmerged afterwards.
+
+Prefix caching (prompt runs): a soft prompt sits at positions 0..n-1 of every row, before any
+padding, and attends only to itself, so its keys/values depend on the task alone. `PrefixCache`
+computes them once per task; a batch then starts from a gather of its rows' prefixes and runs only
+its own tokens. It is an option of the one decoding loop (`decode_steps`), not a second loop.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import torch
 
 from .adapted import AdaptedLM
-from .data.collate import Example, collate, encode
+from .data.collate import Batch, Example, collate, encode
 from .data.tasks import get_task
 from .methods import lora
 from .runtime import autocast
@@ -42,56 +49,129 @@ def stop_ids(tokenizer, stop_at_newline: bool = True) -> frozenset[int]:
     return frozenset(i for i in ids if i is not None)
 
 
+class PrefixCache:
+    """Every task's soft-prompt keys/values, from one forward of the n virtual tokens alone (positions
+    0..n-1). Valid for the prompt weights it was built from: build a new one after training moves them."""
+
+    def __init__(self, adapted: AdaptedLM, device: torch.device, precision: str = "fp32"):
+        if adapted.prompts is None:
+            raise ValueError("a prefix cache needs a prompt-tuning model: other methods have no shared prefix")
+        weight = adapted.prompts.weight.to(adapted.model.get_input_embeddings().weight.dtype)  # (K, n, d)
+        self.length = weight.shape[1]
+        positions = torch.arange(self.length, device=device).expand(weight.shape[0], -1)
+        with torch.no_grad(), autocast(device, precision):
+            cache = adapted.model.base_model(inputs_embeds=weight, position_ids=positions, use_cache=True).past_key_values
+        self.layers = [(layer.keys, layer.values) for layer in cache.layers]  # each (K, heads, n, head_dim)
+        self.config = adapted.model.config
+
+    def for_rows(self, task_ids: torch.Tensor):
+        """A fresh `DynamicCache` holding row i's task prefix (decoding appends to it, so never shared)."""
+        from transformers import DynamicCache
+
+        return DynamicCache([(k[task_ids], v[task_ids]) for k, v in self.layers], config=self.config)
+
+
 @torch.no_grad()
-def greedy_batch(adapted: AdaptedLM, examples: list[Example], *, pad_id: int, stops: frozenset[int],
-                 max_new_tokens: int, device: torch.device, precision: str = "fp32") -> list[list[int]]:
-    """New token ids per example (stop token excluded), decoding the prompt part of each example."""
-    batch = collate(examples, pad_id, left=True, prompt_only=True).to(device)
+def decode_steps(adapted: AdaptedLM, batch: Batch, *, stops: frozenset[int], max_new_tokens: int,
+                 device: torch.device, precision: str = "fp32",
+                 prefix: PrefixCache | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The decoding loop: per step (next ids (B,), their logits (B, V) fp32, rows still live (B,) — a row
+    is live while it has not produced a stop token). One forward per step for the whole batch."""
     body, head = adapted.model.base_model, adapted.model.get_output_embeddings()
     embeds, mask, positions = adapted.embed(batch.input_ids, batch.attention_mask, batch.task_ids)
-    out_ids: list[list[int]] = [[] for _ in examples]
-    done = torch.zeros(len(examples), dtype=torch.bool, device=device)
-    stop_tensor = torch.tensor(sorted(stops), device=device)
     past = None
+    if prefix is not None:  # the prompt's keys/values are already known: feed only the tokens after it
+        past = prefix.for_rows(batch.task_ids)
+        embeds, positions = embeds[:, prefix.length:], positions[:, prefix.length:]
+    done = torch.zeros(len(batch.input_ids), dtype=torch.bool, device=device)
+    stop_tensor = torch.tensor(sorted(stops), dtype=torch.long, device=device)
     for _ in range(max_new_tokens):
         with autocast(device, precision):
             out = body(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
                        past_key_values=past, use_cache=True)
-            next_ids = head(out.last_hidden_state[:, -1]).float().argmax(-1)  # (B,)
+            logits = head(out.last_hidden_state[:, -1]).float()  # (B, V)
+        next_ids = logits.argmax(-1)
         done |= torch.isin(next_ids, stop_tensor)
-        for i in torch.nonzero(~done).flatten().tolist():
-            out_ids[i].append(int(next_ids[i]))
+        yield next_ids, logits, ~done
         if bool(done.all()):
-            break
+            return
         past = out.past_key_values
         embeds = adapted.model.get_input_embeddings()(next_ids)[:, None]  # (B, 1, d)
-        mask = torch.cat([mask, mask.new_ones(len(examples), 1)], dim=1)
+        mask = torch.cat([mask, mask.new_ones(len(mask), 1)], dim=1)
         positions = positions[:, -1:] + 1
+
+
+def greedy_batch(adapted: AdaptedLM, examples: list[Example], *, pad_id: int, stops: frozenset[int],
+                 max_new_tokens: int, device: torch.device, precision: str = "fp32", prefix: PrefixCache | None = None,
+                 on_token: Callable[[list[list[int]]], None] | None = None) -> list[list[int]]:
+    """New token ids per example (stop token excluded), decoding the prompt part of each example;
+    `on_token(ids_so_far)` after every step lets a caller stream."""
+    batch = collate(examples, pad_id, left=True, prompt_only=True).to(device)
+    out_ids: list[list[int]] = [[] for _ in examples]
+    for next_ids, _, live in decode_steps(adapted, batch, stops=stops, max_new_tokens=max_new_tokens, device=device,
+                                          precision=precision, prefix=prefix):
+        for i in torch.nonzero(live).flatten().tolist():
+            out_ids[i].append(int(next_ids[i]))
+        if on_token is not None:
+            on_token(out_ids)
     return out_ids
 
 
+@torch.no_grad()
+def beam_batch(adapted: AdaptedLM, examples: list[Example], *, pad_id: int, stops: frozenset[int],
+               max_new_tokens: int, num_beams: int, device: torch.device, precision: str = "fp32") -> list[list[int]]:
+    """Beam search (transformers' own, with its KV cache) from the same soft-prompted embeddings and
+    mask as greedy; a beam ends at a stop token, which is excluded from the returned ids."""
+    from transformers import GenerationConfig
+
+    batch = collate(examples, pad_id, left=True, prompt_only=True).to(device)
+    embeds, mask, _ = adapted.embed(batch.input_ids, batch.attention_mask, batch.task_ids)
+    config = GenerationConfig(max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False,
+                              eos_token_id=sorted(stops), pad_token_id=pad_id)
+    with autocast(device, precision):
+        out = adapted.model.generate(inputs_embeds=embeds, attention_mask=mask, generation_config=config)
+    return [[t for t in itertools.takewhile(lambda t: t not in stops, row)] for row in out.tolist()]
+
+
+def prefix_cache_for(adapted: AdaptedLM, device: torch.device, precision: str, enabled: bool = True) -> PrefixCache | None:
+    """The prefix cache where the method has a shared prefix (prompt tuning), else None (plain path)."""
+    return PrefixCache(adapted, device, precision) if enabled and adapted.prompts is not None else None
+
+
 def generate_for_rows(adapted: AdaptedLM, tokenizer, rows: list[dict[str, str]], *, max_length: int,
-                      max_new_tokens: int, batch_size: int, device: torch.device, precision: str = "fp32") -> list[str]:
-    """One generation per row (rows carry their "task"), in row order."""
+                      max_new_tokens: int, batch_size: int, device: torch.device, precision: str = "fp32",
+                      prefix_cache: bool = True, num_beams: int = 1) -> list[str]:
+    """One generation per row (rows carry their "task"; tasks may mix within a batch), in row order."""
     examples = [encode(r, get_task(r["task"]), tokenizer, max_length=max_length, num_virtual=adapted.num_virtual,
                        task_id=adapted.tasks.index(r["task"])) for r in rows]
     return generate_for_examples(adapted, tokenizer, examples, max_new_tokens=max_new_tokens,
-                                 batch_size=batch_size, device=device, precision=precision)
+                                 batch_size=batch_size, device=device, precision=precision, prefix_cache=prefix_cache,
+                                 num_beams=num_beams)
 
 
 def generate_for_examples(adapted: AdaptedLM, tokenizer, examples: list[Example], *, max_new_tokens: int,
                           batch_size: int, device: torch.device, precision: str = "fp32",
-                          stop_at_newline: bool = True) -> list[str]:
+                          stop_at_newline: bool = True, prefix_cache: bool = True,
+                          on_token: Callable[[list[list[int]]], None] | None = None, num_beams: int = 1) -> list[str]:
+    """Decoded generations in example order. Batches are cut from a length-sorted order (less padding)
+    and may mix tasks; prompt runs reuse one `PrefixCache` for every batch unless `prefix_cache=False`.
+    `num_beams` > 1 decodes with beam search instead of greedy (no prefix cache, no streaming)."""
     stops = stop_ids(tokenizer, stop_at_newline)
     order = sorted(range(len(examples)), key=lambda i: examples[i].prompt_len)  # similar lengths pad less
     texts: list[str] = [""] * len(examples)
     was_training = adapted.training
     adapted.eval()
+    prefix = prefix_cache_for(adapted, device, precision, prefix_cache)
     with merged_lora(adapted):
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            new = greedy_batch(adapted, [examples[i] for i in chunk], pad_id=tokenizer.pad_token_id, stops=stops,
-                               max_new_tokens=max_new_tokens, device=device, precision=precision)
+            if num_beams > 1:
+                new = beam_batch(adapted, [examples[i] for i in chunk], pad_id=tokenizer.pad_token_id, stops=stops,
+                                 max_new_tokens=max_new_tokens, num_beams=num_beams, device=device, precision=precision)
+            else:
+                new = greedy_batch(adapted, [examples[i] for i in chunk], pad_id=tokenizer.pad_token_id, stops=stops,
+                                   max_new_tokens=max_new_tokens, device=device, precision=precision, prefix=prefix,
+                                   on_token=on_token)
             for i, ids in zip(chunk, new):
                 texts[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
     adapted.train(was_training)

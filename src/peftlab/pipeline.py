@@ -75,17 +75,19 @@ def encode_rows(rows: dict[str, list[dict[str, str]]], tasks: list[str], tokeniz
     return examples, truncated
 
 
-def prepare(cfg: RunConfig) -> Prepared:
-    """Validate, read data, load the model, apply the method — nothing is written."""
+def prepare(cfg: RunConfig, *, base_only: bool = False) -> Prepared:
+    """Validate, read data, load the model, apply the method — nothing is written. `base_only` applies
+    no method: the base model as it ships, the baseline that `eval --baseline` scores (method "base")."""
     cfg.validate()
     device = resolve_device(cfg.model.device)
     rows, info = read_rows(cfg)
     loaded = load_model(cfg.model.model, device=device, precision=cfg.model.precision,
                         trust_remote_code=cfg.model.trust_remote_code, seed=cfg.train.seed)
     _check_context(loaded, cfg.data.max_length)
-    num_virtual = cfg.method.num_prompts if cfg.method.method == "prompt" else 0
+    num_virtual = cfg.method.num_prompts if cfg.method.method == "prompt" and not base_only else 0
     examples, info["truncated"] = encode_rows(rows, cfg.data.tasks, loaded.tokenizer, cfg, num_virtual)
-    adapted = apply_method(loaded, cfg.method, cfg.data.tasks, seed=cfg.train.seed)
+    adapted = (AdaptedLM(loaded.model, "base", cfg.data.tasks) if base_only
+               else apply_method(loaded, cfg.method, cfg.data.tasks, seed=cfg.train.seed))
     info["sizes"] = {s: len(v) for s, v in examples.items()}
     return Prepared(cfg, loaded, adapted, device, rows, examples, info)
 
