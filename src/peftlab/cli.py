@@ -233,8 +233,16 @@ COMMANDS = {"train": cmd_train, "params": cmd_params, "export": cmd_export, "gen
             "eval": cmd_eval, "compare": cmd_compare}
 
 
+def _quiet_library_progress_bars() -> None:
+    """transformers' per-load bars ("Loading weights") would bury peftlab's own one-line output."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_library_progress_bars()
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:
