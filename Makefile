@@ -25,14 +25,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -m "not smoke"
 
-# The study on built-in summarisation, sized for a few minutes on 2 CPU cores: 64 training and 16
+# The study on built-in summarisation, sized for about 5 minutes on 2 idle CPU cores: 64 training and 16
 # val/test examples, 2 epochs, bf16 compute (the CPU's AVX512-BF16); the per-method learning rates
 # are compare's defaults. `peftlab compare --resume --out runs/demo ...` continues an interrupted one.
 DEMO_FLAGS ?= --task summarize --precision bf16 --max-train-samples 64 --max-eval-samples 16 --epochs 2
 
 demo: $(STAMP)
 	$(VENV)/bin/peftlab compare $(DEMO_FLAGS) --out $(DEMO) --overwrite
-	@echo "report: $(DEMO)/report.md (and report.html)"
 
 bench: $(STAMP)
 	$(PY) bench/generation.py
