@@ -34,8 +34,9 @@ from .config import METHODS, DataConfig, ModelConfig, RunConfig
 from .errors import UsageError
 from .evaluate import EvalOptions, eval_signature
 
-# A learning rate per method suits each one's parameters: soft prompts are few and far from their
-# optimum, LoRA updates start at zero, the last block is already pre-trained (measured in README).
+# One learning rate cannot serve all three: a few soft-prompt vectors must travel far from their init,
+# LoRA's update starts at zero, and the last block is already trained, so a large step undoes it.
+# These sit in each method's usual range; `--lr` overrides them and results.json records what ran.
 DEFAULT_LR = {"prompt": 3e-2, "lora": 1e-3, "last-layer": 1e-4}
 RESULTS = "results.json"
 OWN_ENTRIES = ("runs", "baseline", RESULTS, "report.md", "report.html",
