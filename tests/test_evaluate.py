@@ -153,7 +153,7 @@ def test_real_model_baseline_writes_real_summaries(tmp_path):
     model's ~10.8 and its generations share words with the references."""
     out = tmp_path / "base"
     assert main(["eval", "--baseline", "--out", str(out), "--model", "default", "--data", "builtin",
-                 "--max-train-samples", "2", "--max-eval-samples", "2", "--precision", "bf16",
+                 "--max-train-samples", "2", "--max-eval-samples", "2",
                  "--max-new-tokens", "24"]) == 0
     base = _metrics(out)["baseline"]
     assert all(_finite(base["loss"][s]) and base["loss"][s] < 3 for s in ("train", "val", "test"))

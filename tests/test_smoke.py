@@ -30,7 +30,7 @@ def test_two_steps_of_each_method_on_the_embedded_model(tmp_path, method):
 
 def test_prompt_tuning_the_embedded_model_lowers_val_loss(tmp_path):
     cfg = make_config(tmp_path, model="default", method="prompt", task="translate", max_train_samples=16,
-                      max_eval_samples=8, batch_size=4, lr=3e-2, epochs=2, precision="bf16")
+                      max_eval_samples=8, batch_size=4, lr=3e-2, epochs=2, precision="auto")
     history = train(cfg, announce=lambda _: None)["history"]
     assert history[-1]["val_loss"] < history[0]["val_loss"]
     assert history[-1]["train_loss"] < history[0]["train_loss"]

@@ -7,12 +7,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 import typing
 from pathlib import Path
 
 from . import __version__
-from .config import DataConfig, MethodConfig, ModelConfig, RunConfig, TrainConfig
+from .config import PRECISIONS, DataConfig, MethodConfig, ModelConfig, RunConfig, TrainConfig
 from .errors import UsageError
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "method": MethodConfig, "train": TrainConfig}
@@ -53,6 +54,14 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) ->
 
 
 class _Parser(argparse.ArgumentParser):
+    # argparse takes "-1e-3" for an option (its own pattern knows only "-1" and "-0.5"), so `--lr -1e-3`
+    # would fail with "expected one argument" instead of the range error; scientific notation counts too.
+    _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = self._NEGATIVE_NUMBER
+
     def error(self, message: str) -> typing.NoReturn:  # one line, exit 2, like every other bad input
         self.exit(2, f"peftlab: error: {message} (see peftlab {self.prog.split()[-1]} --help)\n")
 
@@ -77,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model", help="with --adapter: its base model ('default', a HF id or dir, random:...)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     export.add_argument("--trust-remote-code", action="store_true", help="allow the base model's own Python code")
+    export.add_argument("--precision", choices=PRECISIONS, default="auto", help="dtype of the saved weights (the merge "
+                        "itself runs in fp32); auto: bf16 where this machine runs bf16 natively, else fp32")
+    env = sub.add_parser("env", help="print versions, device, CPU capability, native bf16, threads and cache: what a "
+                                     "bug report needs")
+    env.add_argument("--json", action="store_true", help="print it as JSON")
     add_generate_parser(sub)
     add_eval_parsers(sub)
     return parser
@@ -107,7 +121,8 @@ def add_generate_parser(sub) -> None:
     gen.add_argument("--no-prefix-cache", action="store_true", help="recompute the soft prompt's keys/values for "
                                                                     "every batch (the uncached path; same tokens)")
     gen.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the run's)")
-    gen.add_argument("--precision", choices=("fp32", "bf16"), help="default: the run's (fp32 with --adapter)")
+    gen.add_argument("--precision", choices=PRECISIONS, help="default: the run's (auto with --adapter: bf16 where "
+                                                             "native, else fp32)")
     gen.add_argument("--trust-remote-code", action="store_true", help="allow the base model's own Python code")
 
 
@@ -198,7 +213,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("give RUN OUT, or OUT alone with --adapter DIR --model M")
     run = None if args.adapter else args.paths[0]
     summary = export_merged(args.paths[-1], run=run, adapter=args.adapter, model=args.model,
-                            overwrite=args.overwrite, trust_remote_code=args.trust_remote_code)
+                            overwrite=args.overwrite, trust_remote_code=args.trust_remote_code,
+                            precision=args.precision)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -229,8 +245,16 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_env(args: argparse.Namespace) -> int:
+    from .hardware import env_report, format_env
+
+    report = env_report()
+    print(json.dumps(report, indent=2) if args.json else format_env(report))
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "params": cmd_params, "export": cmd_export, "generate": cmd_generate,
-            "eval": cmd_eval, "compare": cmd_compare}
+            "eval": cmd_eval, "compare": cmd_compare, "env": cmd_env}
 
 
 def _quiet_library_progress_bars() -> None:
@@ -243,6 +267,10 @@ def _quiet_library_progress_bars() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_library_progress_bars()
+    if args.command != "env":  # env reports torch's own count as found
+        from .hardware import configure_threads
+
+        configure_threads()
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:

@@ -22,7 +22,6 @@ import copy
 import dataclasses
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 from .config import METHODS, DataConfig, ModelConfig, RunConfig
 from .errors import UsageError
 from .evaluate import EvalOptions, eval_signature
+from .hardware import environment
 
 # One learning rate cannot serve all three: a few soft-prompt vectors must travel far from their init,
 # LoRA's update starts at zero, and the last block is already trained, so a large step undoes it.
@@ -298,7 +298,8 @@ def collect(spec: CompareSpec) -> dict:
         "task": spec.base.data.task,
         "primary_metric": PRIMARY_METRIC[tasks[0]] if len(tasks) == 1 else None,
         "config": config_record(spec),
-        "environment": environment(first.get("device") or "cpu", spec.base.model.precision),
+        "environment": environment(first.get("device") or "cpu", first.get("precision") or spec.base.model.precision,
+                                   spec.base.model.precision),
         "model": {"name": spec.base.model.model, "label": base.get("model") or first.get("model"),
                   "total_params": base.get("total_params"),
                   "untrained": base.get("untrained", first.get("untrained_model"))},
@@ -327,33 +328,6 @@ def config_record(spec: CompareSpec) -> dict:
     decoding = "greedy" if spec.opts.num_beams == 1 else f"beam search, {spec.opts.num_beams} beams"
     return record | {"quality_split": spec.opts.split, "decoding": decoding,
                      "max_new_tokens": {t: spec.opts.tokens_for(t) for t in spec.base.data.tasks}}
-
-
-def environment(device: str, precision: str) -> dict:
-    """Versions and hardware the figures were measured on."""
-    import torch
-    import transformers
-
-    from . import __version__
-
-    if device.startswith("cuda") and torch.cuda.is_available():
-        name = torch.cuda.get_device_name(torch.device(device))
-    else:
-        name = _cpu_name()
-    return {"peftlab": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "platform": platform.platform(), "device": device,
-            "device_name": name, "cpu_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "precision": precision}
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # ------------------------------------------------------------------ the command

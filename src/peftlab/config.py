@@ -16,7 +16,7 @@ from .errors import UsageError
 
 TASKS = ("summarize", "qa", "translate")
 METHODS = ("prompt", "lora", "last-layer")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -28,8 +28,8 @@ def _opt(default: Any, help: str, **extra: Any) -> Any:
 class ModelConfig:
     model: str = _opt("default", "'default' (embedded SmolLM2-135M-Instruct), a HF id or local dir, "
                                  "or random:gpt2|llama|smollm2|tiny-gpt2|tiny-llama")
-    precision: str = _opt("fp32", "frozen weights and compute: fp32 or bf16 (trainable params stay fp32)",
-                          choices=PRECISIONS)
+    precision: str = _opt("auto", "frozen weights and compute: fp32, bf16, or auto (bf16 where the CPU/GPU runs it "
+                                  "natively, else fp32); trainable params stay fp32", choices=PRECISIONS)
     device: str = _opt("auto", "cpu, cuda, cuda:N or auto")
     trust_remote_code: bool = _opt(False, "allow a hub model's own Python code (off: never runs code from files)")
 

@@ -79,8 +79,13 @@ class EvalOptions:
 
 
 def eval_signature(cfg: RunConfig, opts: EvalOptions) -> dict:
-    """What the figures depend on besides the weights: equal signatures give comparable figures."""
-    return {"model": cfg.model.model, "precision": cfg.model.precision, "data": dataclasses.asdict(cfg.data),
+    """What the figures depend on besides the weights: equal signatures give comparable figures. The
+    precision is the resolved one: "auto" on two machines may be two precisions."""
+    from .hardware import resolve_precision
+    from .models import resolve_device
+
+    precision = resolve_precision(cfg.model.precision, resolve_device(cfg.model.device), warn=None)
+    return {"model": cfg.model.model, "precision": precision, "data": dataclasses.asdict(cfg.data),
             "seed": cfg.train.seed, "batch_size": cfg.train.batch_size, "split": opts.split,
             "max_new_tokens": {t: opts.tokens_for(t) for t in cfg.data.tasks}, "num_beams": opts.num_beams}
 

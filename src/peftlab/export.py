@@ -28,9 +28,15 @@ from .errors import UsageError
 
 
 def export_merged(out: str | Path, *, run: str | Path | None = None, adapter: str | Path | None = None,
-                  model: str | None = None, overwrite: bool = False, trust_remote_code: bool = False) -> dict:
-    """Write RUN's (or ADAPTER-on-MODEL's) merged model to `out`; returns a summary for the CLI."""
+                  model: str | None = None, overwrite: bool = False, trust_remote_code: bool = False,
+                  precision: str = "auto") -> dict:
+    """Write RUN's (or ADAPTER-on-MODEL's) merged model to `out`; returns a summary for the CLI. The
+    merge is computed in fp32; the weights are saved in `precision` (auto: bf16 where this machine
+    runs bf16 natively, else fp32)."""
+    import torch
+
     from . import runs
+    from .hardware import resolve_precision
 
     out = Path(out)
     if (run is None) == (adapter is None):
@@ -41,6 +47,7 @@ def export_merged(out: str | Path, *, run: str | Path | None = None, adapter: st
         raise UsageError("--model goes with --adapter; a run directory already names its base model")
     source = Path(run if run is not None else adapter)
     _check_out(out, source, overwrite)
+    saved_precision = resolve_precision(precision, torch.device("cpu"), warn=None)
 
     if run is not None:
         method = runs.read_run_config(run).method.method
@@ -58,10 +65,10 @@ def export_merged(out: str | Path, *, run: str | Path | None = None, adapter: st
     else:
         loaded, adapted = runs.load_adapter_dir(adapter, model, device="cpu", precision="fp32",
                                                 trust_remote_code=trust_remote_code)
-    merged = merge_into_base(adapted)
+    merged = merge_into_base(adapted).to(torch.bfloat16 if saved_precision == "bf16" else torch.float32)
     _write_dir(out, overwrite, lambda tmp: _save(merged, loaded.tokenizer, tmp))
     return {"out": str(out), "method": method, "model": loaded.label, "source": str(source),
-            "files": sorted(p.name for p in out.iterdir())}
+            "precision": saved_precision, "files": sorted(p.name for p in out.iterdir())}
 
 
 def merge_into_base(adapted) -> nn.Module:

@@ -74,10 +74,43 @@ def load_tokenizer(name: str = "default", trust_remote_code: bool = False):
 
     if name == "default" or name.startswith("random:"):
         return _embedded_tokenizer()
+    access = hub_access(name)
     try:
-        return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+        return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, **access)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot load tokenizer {name!r}: {_first_line(exc)}") from None
+        offline = _offline_reason(access)
+        fix = " (use a local directory with safetensors weights, or 'default' offline)" if offline else ""
+        raise UsageError(f"cannot load tokenizer {name!r}: {offline or _first_line(exc)}{fix}") from None
+
+
+def hub_access(name: str) -> dict:
+    """`from_pretrained` options for `name`: a local directory needs none; a hub id while the hub is
+    unreachable reads the local HF cache only, which fails in a second instead of ~50 s of retries."""
+    if Path(name).is_dir() or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return {}
+    return {} if hub_reachable() else {"local_files_only": True}
+
+
+def hub_reachable(timeout_s: float = 2.0) -> bool:
+    """Can we open a TCP connection to the hub ($HF_ENDPOINT, else huggingface.co)? A failed DNS lookup
+    answers at once; a silent firewall costs `timeout_s`."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = url.port or (80 if url.scheme == "http" else 443)
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _offline_reason(access: dict) -> str | None:
+    if not access.get("local_files_only"):
+        return None
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    return f"the Hugging Face Hub ({endpoint}) is not reachable and it is not in the local cache"
 
 
 def _embedded_gguf() -> Path:
@@ -94,6 +127,15 @@ def _embedded_gguf() -> Path:
 def _embedded_cache(kind: str) -> Path:
     gguf = _embedded_gguf()
     return cache_dir() / f"smollm2-135m-instruct-{gguf.stat().st_size}" / kind
+
+
+def embedded_status() -> str:
+    """For `peftlab env`: whether the embedded model is installed and converted (nothing is loaded)."""
+    try:
+        converted = (_embedded_cache("model") / "config.json").is_file()
+    except UsageError as exc:
+        return f"not installed ({exc})"
+    return f"converted in {_embedded_cache('model')}" if converted else "installed, not converted yet (first use: ~20 s)"
 
 
 def _embedded_tokenizer():
@@ -187,11 +229,12 @@ def _load_pretrained(name: str, trust_remote_code: bool) -> LoadedModel:
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(name, trust_remote_code)
+    access = hub_access(name)
     try:
         model = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32, trust_remote_code=trust_remote_code,
-                                                     use_safetensors=True)
+                                                     use_safetensors=True, **access)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot load model {name!r}: {_first_line(exc)} "
+        raise UsageError(f"cannot load model {name!r}: {_offline_reason(access) or _first_line(exc)} "
                          "(use a local directory with safetensors weights, or 'default' offline)") from None
     return LoadedModel(model, tokenizer, name, name, name)
 

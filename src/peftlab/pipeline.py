@@ -6,6 +6,7 @@ written by any of it: a run directory is only touched once everything here has s
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import torch
@@ -16,6 +17,7 @@ from .data.collate import Example, encode
 from .data.sources import field_map_from_flags, load_data
 from .data.tasks import get_task
 from .errors import UsageError
+from .hardware import resolve_precision
 from .methods import apply_method
 from .models import LoadedModel, load_model, resolve_device
 
@@ -24,13 +26,14 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class Prepared:
-    cfg: RunConfig
+    cfg: RunConfig                               # as asked, except model.precision: the resolved fp32 / bf16
     loaded: LoadedModel
     adapted: AdaptedLM
     device: torch.device
     rows: dict[str, list[dict[str, str]]]        # split -> raw rows (with a "task" key) for generation
     examples: dict[str, list[Example]]           # split -> encoded examples, all tasks
     data_info: dict = field(default_factory=dict)
+    precision_requested: str = "fp32"            # what the user asked for ("auto" by default)
 
     @property
     def pad_id(self) -> int:
@@ -80,6 +83,9 @@ def prepare(cfg: RunConfig, *, base_only: bool = False) -> Prepared:
     no method: the base model as it ships, the baseline that `eval --baseline` scores (method "base")."""
     cfg.validate()
     device = resolve_device(cfg.model.device)
+    requested = cfg.model.precision
+    cfg = copy.deepcopy(cfg)  # the caller's config keeps its request ("auto"); ours holds what runs
+    cfg.model.precision = resolve_precision(requested, device)
     rows, info = read_rows(cfg)
     loaded = load_model(cfg.model.model, device=device, precision=cfg.model.precision,
                         trust_remote_code=cfg.model.trust_remote_code, seed=cfg.train.seed)
@@ -89,7 +95,7 @@ def prepare(cfg: RunConfig, *, base_only: bool = False) -> Prepared:
     adapted = (AdaptedLM(loaded.model, "base", cfg.data.tasks) if base_only
                else apply_method(loaded, cfg.method, cfg.data.tasks, seed=cfg.train.seed))
     info["sizes"] = {s: len(v) for s, v in examples.items()}
-    return Prepared(cfg, loaded, adapted, device, rows, examples, info)
+    return Prepared(cfg, loaded, adapted, device, rows, examples, info, precision_requested=requested)
 
 
 def _check_context(loaded: LoadedModel, max_length: int) -> None:

@@ -28,7 +28,9 @@ def adapter_dir(run_dir: str | Path) -> Path:
 
 
 def load_run(run_dir: str | Path, *, device: str | None = None, precision: str | None = None):
-    """(config, LoadedModel, AdaptedLM with the run's trained weights) — no data is read."""
+    """(config, LoadedModel, AdaptedLM with the run's trained weights) — no data is read. The config's
+    precision comes back resolved for this machine (a run saved with "auto" may differ elsewhere)."""
+    from .hardware import resolve_precision
     from .methods import apply_method
     from .models import load_model, resolve_device
 
@@ -37,6 +39,7 @@ def load_run(run_dir: str | Path, *, device: str | None = None, precision: str |
         cfg.model.device = device
     if precision:
         cfg.model.precision = precision
+    cfg.model.precision = resolve_precision(cfg.model.precision, resolve_device(cfg.model.device))
     loaded = load_model(cfg.model.model, device=resolve_device(cfg.model.device), precision=cfg.model.precision,
                         trust_remote_code=cfg.model.trust_remote_code, seed=cfg.train.seed)
     adapted = apply_method(loaded, cfg.method, cfg.data.tasks, seed=cfg.train.seed)
@@ -89,7 +92,8 @@ def method_config_for(adapter: Path) -> MethodConfig:
 def load_adapter_dir(adapter: str | Path, model: str, *, task: str | None = None, device: str = "auto",
                      precision: str = "fp32", trust_remote_code: bool = False):
     """(LoadedModel, AdaptedLM) for any PEFT LoRA / prompt-tuning adapter (or a peftlab last-layer one)
-    on base `model` — peftlab's own runs and adapters made with PEFT alike."""
+    on base `model` — peftlab's own runs and adapters made with PEFT alike. `precision` is a resolved
+    one (fp32 or bf16): callers resolve "auto" themselves, since they also run the model."""
     from .adapters import load_into
     from .methods import apply_method
     from .models import load_model, resolve_device

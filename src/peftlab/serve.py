@@ -187,11 +187,12 @@ def served_tasks(args: argparse.Namespace) -> list[str]:
 def load_for_generate(args: argparse.Namespace):
     """(tokenizer, adapted, max_length, device, precision) from RUN or from --adapter DIR --model M."""
     from .config import DataConfig
+    from .hardware import resolve_precision
     from .models import resolve_device
     from .runs import load_adapter_dir, load_run
 
     if args.adapter:
-        precision = args.precision or "fp32"
+        precision = resolve_precision(args.precision or "auto", resolve_device(args.device or "auto"))
         loaded, adapted = load_adapter_dir(args.adapter, args.model or "default", task=args.task,
                                            device=args.device or "auto", precision=precision,
                                            trust_remote_code=bool(args.trust_remote_code))

@@ -22,6 +22,7 @@ from .checkpoint import atomic_write_json, load_latest, write_checkpoint
 from .config import RunConfig
 from .errors import UsageError
 from .evaluate import split_loss
+from .hardware import precision_text, probe
 from .memory import PeakMemory
 from .models import count_params
 from .pipeline import Prepared, prepare
@@ -95,12 +96,14 @@ class RunDir:
         elif has_run and not cfg.train.overwrite:
             raise UsageError(f"{self.path} already holds a run: pass --resume to continue it or --overwrite to replace it")
 
-    def start(self, cfg: RunConfig) -> None:
+    def start(self, cfg: RunConfig, resolved: dict) -> None:
+        """config.json holds the request (`cfg`, e.g. precision "auto") and, under "resolved", what it
+        became on this machine (precision, device, CPU capability, threads)."""
         if cfg.train.overwrite and self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         if not cfg.train.resume:
-            atomic_write_json(self.path / "config.json", cfg.to_dict())
+            atomic_write_json(self.path / "config.json", cfg.to_dict() | {"resolved": resolved})
 
     @property
     def checkpoints(self) -> Path:
@@ -185,10 +188,12 @@ def train(cfg: RunConfig, *, announce=print) -> dict:
     run.check(cfg)
     p = prepare(cfg)
     _check_nonempty(p)
-    run.start(cfg)
+    run.start(cfg, resolved_settings(p))
     trainable = p.adapted.named_trainable()
     optimizer = torch.optim.AdamW(list(trainable.values()), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     state = restore_checkpoint(run, p, optimizer) if cfg.train.resume else None
+    if state is not None:
+        _warn_if_precision_changed(run, p, announce)
     if state is None:  # a new run, or a resume killed before its first checkpoint: start from step 0
         state = TrainState()
         run.truncate_log(0)
@@ -323,6 +328,7 @@ def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_k
         "peak_memory_mb": peak_mb, "memory_kind": memory_kind,
         "train_tokens_per_s": state.seen_tokens / max(state.train_time_s, 1e-9),
         "data": p.data_info, "device": str(p.device), "precision": p.cfg.model.precision,
+        "precision_requested": p.precision_requested, "hardware": resolved_settings(p),
     }
     merge_metrics(run.path, metrics)
     return metrics
@@ -341,10 +347,28 @@ def merge_metrics(run_path: Path, update: dict) -> dict:
     return current
 
 
+def _warn_if_precision_changed(run: RunDir, p: Prepared, announce) -> None:
+    """A run started with "auto" on a bf16 machine and resumed on an AVX2 one continues in fp32: it
+    still finishes, but it is no longer the run the first epochs belonged to, so say so."""
+    saved = json.loads((run.path / "config.json").read_text(encoding="utf-8")).get("resolved") or {}
+    before = saved.get("precision")
+    if before and before != p.cfg.model.precision:
+        announce(f"peftlab: warning: this run trained in {before} so far and continues in {p.cfg.model.precision} "
+                 f"on this machine ({probe(p.device).describe()}): its figures mix both precisions")
+
+
 def _check_nonempty(p: Prepared) -> None:
     for split in ("train", "val"):
         if not p.examples[split]:
             raise UsageError(f"the {split} split is empty: give more data or change --split-ratio")
+
+
+def resolved_settings(p: Prepared) -> dict:
+    """What "auto" and the defaults became on this machine: recorded so every figure has its context."""
+    hardware = probe(p.device)
+    return {"precision": p.cfg.model.precision, "precision_requested": p.precision_requested,
+            "device": str(p.device), "device_name": hardware.device_name, "cpu_capability": hardware.cpu_capability,
+            "native_bf16": hardware.native_bf16, "threads": torch.get_num_threads()}
 
 
 def _banner(p: Prepared, state: TrainState) -> str:
@@ -357,7 +381,8 @@ def _banner(p: Prepared, state: TrainState) -> str:
             f"trainable {trainable:,} of {total:,} ({100 * trainable / total:.4f}%) | "
             f"data train {sizes['train']} val {sizes['val']} test {sizes['test']} "
             f"({truncated} truncated to --max-length, {skipped} bad rows skipped) | "
-            f"{p.device} {p.cfg.model.precision}{resumed}")
+            f"{p.device} {precision_text(p.precision_requested, p.cfg.model.precision)} on "
+            f"{probe(p.device).describe()}, {torch.get_num_threads()} threads{resumed}")
 
 
 def _progress(total: int, done: int, epoch: int):
