@@ -1,0 +1,217 @@
+"""The report as a list of blocks: headings, paragraphs, tables, bullets and images.
+
+The document is built once from the results dict and rendered twice (see `render.py`), to Markdown
+and to HTML, so the two can never disagree. Every cell comes from the results: a missing or None
+figure is an em dash.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .analysis import analysis_sentences
+from .figures import (
+    COUNT,
+    DASH,
+    LOSS,
+    MB,
+    QUAL,
+    SEC,
+    TOKS,
+    format_figure,
+    format_percent,
+    lookup,
+    methods_of,
+    quality_metrics,
+)
+
+BASE_ROW = "base model (no adapter)"
+UNTRAINED_NOTE = "random weights, untrained — figures test the pipeline, not the method"
+# The five charts, in report order, with the alt text that says what each shows.
+PLOT_ALTS = {
+    "loss.png": "train (solid) and val (dashed) loss per epoch",
+    "memory.png": "peak memory per method",
+    "time.png": "mean time per epoch per method",
+    "params.png": "trainable parameters per method (log scale)",
+    "quality.png": "primary quality metric per method vs the base model",
+}
+PLOT_FILES = tuple(PLOT_ALTS)
+
+
+# --- blocks -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: list[str]
+
+
+@dataclass(frozen=True)
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+    numeric: bool = True  # right-align every column but the first
+
+
+@dataclass(frozen=True)
+class Image:
+    file: str
+    alt: str
+
+
+Block = Union[Heading, Paragraph, Bullets, Table, Image]
+
+
+# --- title and setup ----------------------------------------------------------------------------
+
+
+def _title_blocks(results: dict) -> list[Block]:
+    """Title naming task and model; the untrained warning comes first so nobody misreads figures."""
+    task = lookup(results, "task") or DASH
+    model = lookup(results, "model", "label") or lookup(results, "model", "name") or DASH
+    blocks: list[Block] = [Heading(f"peftlab comparison: {task} — {model}", 1)]
+    if lookup(results, "model", "untrained") is True:
+        blocks.append(Paragraph(f"Model: {UNTRAINED_NOTE}."))
+    return blocks + [Paragraph(_setup_text(results))]
+
+
+def _setup_text(results: dict) -> str:
+    """One line each about task, model size and data split sizes, all from the results."""
+    sizes = lookup(results, "data", "sizes") or {}
+    split_text = " / ".join(f"{k} {format_figure(v, COUNT)}" for k, v in sizes.items()) or DASH
+    return (
+        f"Task: {lookup(results, 'task') or DASH} "
+        f"(primary metric: {lookup(results, 'primary_metric') or DASH}). "
+        f"Model: {lookup(results, 'model', 'name') or DASH}, "
+        f"{format_figure(lookup(results, 'model', 'total_params'), COUNT)} parameters. "
+        f"Data: {lookup(results, 'data', 'origin') or DASH}, examples {split_text}."
+    )
+
+
+# --- the main results table ---------------------------------------------------------------------
+
+
+def _main_header(metrics: list[str]) -> list[str]:
+    """Column names of the main table; quality metrics are appended as reported."""
+    return [
+        "method", "trainable params", "% of model", "loss train", "loss val", "loss test",
+        "peak memory MB", "time/epoch s", "tokens/s", *metrics,
+    ]  # fmt: skip
+
+
+def _loss_and_quality(row: dict, metrics: list[str]) -> tuple[list[str], list[str]]:
+    """Loss train/val/test cells and quality cells — the columns the base model also has."""
+    loss = [format_figure(lookup(row, "loss", split), LOSS) for split in ("train", "val", "test")]
+    return loss, [format_figure(lookup(row, "quality", k), QUAL) for k in metrics]
+
+
+def _method_row(name: str, m: dict, metrics: list[str]) -> list[str]:
+    """One method's row: cost figures from the run, then loss and quality."""
+    loss, quality = _loss_and_quality(m, metrics)
+    return [
+        name,
+        format_figure(lookup(m, "trainable_params"), COUNT),
+        format_percent(lookup(m, "trainable_pct")),
+        *loss,
+        format_figure(lookup(m, "peak_memory_mb"), MB),
+        format_figure(lookup(m, "epoch_time_s"), SEC),
+        format_figure(lookup(m, "train_tokens_per_s"), TOKS),
+        *quality,
+    ]
+
+
+def _base_row(results: dict, metrics: list[str]) -> list[str]:
+    """The base model was only evaluated: cost columns are not applicable, shown as a dash."""
+    loss, quality = _loss_and_quality(lookup(results, "baseline") or {}, metrics)
+    return [BASE_ROW, DASH, DASH, *loss, DASH, DASH, DASH, *quality]
+
+
+def _results_blocks(results: dict) -> list[Block]:
+    """Main table (one row per method plus the base model), with the memory figure's meaning."""
+    metrics = quality_metrics(results)
+    rows = [_method_row(n, m, metrics) for n, m in methods_of(results).items()]
+    rows.append(_base_row(results, metrics))
+    return [
+        Heading("Results"),
+        Paragraph(f"Peak memory is: {lookup(results, 'memory_kind') or DASH}."),
+        Table(_main_header(metrics), rows),
+        Paragraph(f"{DASH} = not measured or not applicable. Time/epoch is the mean over epochs."),
+    ]
+
+
+# --- history, analysis, plots, configuration ----------------------------------------------------
+
+
+def _epoch_row(name: str, epoch: dict) -> list[str]:
+    """One epoch of one method: its number, losses and wall time."""
+    return [
+        name,
+        format_figure(lookup(epoch, "epoch"), "g"),
+        format_figure(lookup(epoch, "train_loss"), LOSS),
+        format_figure(lookup(epoch, "val_loss"), LOSS),
+        format_figure(lookup(epoch, "time_s"), SEC),
+    ]
+
+
+def _history_blocks(results: dict) -> list[Block]:
+    """Every epoch of every method, so the mean time per epoch can be checked."""
+    rows = [
+        _epoch_row(name, epoch)
+        for name, m in methods_of(results).items()
+        for epoch in (lookup(m, "history") or [])
+    ]
+    if not rows:
+        return [Heading("Per-epoch history"), Paragraph("No per-epoch history was recorded.")]
+    header = ["method", "epoch", "train loss", "val loss", "time s"]
+    return [Heading("Per-epoch history"), Table(header, rows)]
+
+
+def _analysis_blocks(results: dict) -> list[Block]:
+    """The computed sentences as a bullet list."""
+    sentences = analysis_sentences(results)
+    return [Heading("Analysis"), Bullets(sentences) if sentences else Paragraph(DASH)]
+
+
+def _plot_blocks() -> list[Block]:
+    """The five charts, referenced by file name (inlined by the HTML renderer)."""
+    return [Heading("Plots")] + [Image(file, alt) for file, alt in PLOT_ALTS.items()]
+
+
+def _value_text(value: Any) -> str:
+    """Config/environment values verbatim: strings as-is, everything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _key_value_blocks(results: dict, key: str, title: str) -> list[Block]:
+    """Every key of `results[key]` in a two-column table, nothing filtered."""
+    items = lookup(results, key) or {}
+    if not items:
+        return [Heading(title), Paragraph(DASH)]
+    rows = [[str(k), _value_text(v)] for k, v in items.items()]
+    return [Heading(title), Table(["key", "value"], rows, numeric=False)]
+
+
+def build_document(results: dict) -> list[Block]:
+    """The whole report as blocks, rendered identically to Markdown and HTML."""
+    return (
+        _title_blocks(results)
+        + _results_blocks(results)
+        + _history_blocks(results)
+        + _analysis_blocks(results)
+        + _plot_blocks()
+        + _key_value_blocks(results, "config", "Configuration")
+        + _key_value_blocks(results, "environment", "Environment")
+    )

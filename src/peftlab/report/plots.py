@@ -1,0 +1,153 @@
+"""The report's five charts as PNG files: loss per epoch, and a bar chart each for peak memory,
+time per epoch, trainable parameters and the primary quality metric.
+
+A missing figure is marked on the chart ("— not measured"), never drawn as zero, and each method
+keeps one colour across all five charts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: reports are rendered on servers and in CI
+
+from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.transforms import blended_transform_factory  # noqa: E402
+
+from .figures import COUNT, DASH, MB, QUAL, SEC, finite_number, lookup, methods_of  # noqa: E402
+
+
+def _colours(results: dict) -> dict[str, str]:
+    """One fixed colour per method, the same on every chart."""
+    return {name: f"C{i % 10}" for i, name in enumerate(methods_of(results))}
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """Write a PNG without the matplotlib version stamp, so reruns give identical files."""
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100, metadata={"Software": None})
+    return path
+
+
+# --- loss per epoch -----------------------------------------------------------------------------
+
+
+def _epoch_points(method: dict, key: str) -> list[tuple[float, float]]:
+    """(epoch, value of `key`) for every epoch in the method's history that has both."""
+    return [
+        (x, y)
+        for e in (lookup(method, "history") or [])
+        if (x := finite_number(lookup(e, "epoch"))) is not None
+        and (y := finite_number(lookup(e, key))) is not None
+    ]
+
+
+def _loss_plot(results: dict, path: Path) -> Path:
+    """Train (solid) and val (dashed) loss per epoch, one colour per method."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    colours, drawn = _colours(results), False
+    for name, m in methods_of(results).items():
+        for key, style in (("train_loss", "-"), ("val_loss", "--")):
+            points = _epoch_points(m, key)
+            if points:
+                xs, ys = zip(*points)
+                label = f"{name} {key.split('_')[0]}"
+                ax.plot(xs, ys, style, marker="o", color=colours[name], label=label)
+                drawn = True
+    ax.set(title="Loss per epoch", xlabel="epoch", ylabel="loss")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if drawn:
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no per-epoch history recorded", ha="center", transform=ax.transAxes)
+    return _save(fig, path)
+
+
+# --- bar charts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Bars:
+    """One bar chart: a value (or None) per method, optionally a base-model reference line."""
+
+    title: str
+    ylabel: str
+    values: dict[str, float | None]
+    spec: str
+    log: bool = False
+    baseline: float | None = None
+    colours: dict[str, str] = field(default_factory=dict)
+
+
+def _draw_bar(ax: Any, x: int, name: str, bars: _Bars) -> bool:
+    """Draw one labelled bar, or an em dash where the figure is missing; True if drawn."""
+    value = bars.values[name]
+    if value is None or (bars.log and value <= 0):
+        where = blended_transform_factory(ax.transData, ax.transAxes)
+        ax.text(x, 0.02, f"{DASH} not measured", ha="center", transform=where)
+        return False
+    container = ax.bar(x, value, color=bars.colours.get(name, "C0"))
+    ax.bar_label(container, labels=[format(value, bars.spec)], fontsize="small")
+    return True
+
+
+def _bar_plot(bars: _Bars, path: Path) -> Path:
+    """A bar per method; missing figures are marked, never drawn as zero."""
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.add_subplot()
+    names = list(bars.values)
+    drawn = [_draw_bar(ax, x, name, bars) for x, name in enumerate(names)]
+    ax.set_xticks(range(len(names)), names)
+    ax.set(title=bars.title, ylabel=bars.ylabel)
+    if bars.log and any(drawn):
+        ax.set_yscale("log")
+    if bars.baseline is not None:
+        label = f"base model ({format(bars.baseline, bars.spec)})"
+        ax.axhline(bars.baseline, linestyle="--", color="grey", label=label)
+        ax.legend(fontsize="small")
+    if not names:
+        ax.text(0.5, 0.5, "no methods in results", ha="center", transform=ax.transAxes)
+    ax.margins(y=0.15)
+    return _save(fig, path)
+
+
+def _per_method(results: dict, *keys: str) -> dict[str, float | None]:
+    """Every method's figure at `keys`, None where missing, so the chart can mark the gap."""
+    return {name: finite_number(lookup(m, *keys)) for name, m in methods_of(results).items()}
+
+
+def _bar_specs(results: dict) -> dict[str, _Bars]:
+    """The four bar charts, keyed by file name."""
+    colours = _colours(results)
+    metric = lookup(results, "primary_metric") or DASH
+    base = finite_number(lookup(results, "baseline", "quality", metric))
+    return {
+        "memory.png": _Bars(
+            "Peak memory", "MB", _per_method(results, "peak_memory_mb"), MB, colours=colours,
+        ),
+        "time.png": _Bars(
+            "Mean time per epoch", "s", _per_method(results, "epoch_time_s"), SEC, colours=colours,
+        ),
+        "params.png": _Bars(
+            "Trainable parameters", "count (log)", _per_method(results, "trainable_params"), COUNT,
+            True, colours=colours,
+        ),
+        "quality.png": _Bars(
+            f"Quality: {metric}", metric, _per_method(results, "quality", metric), QUAL,
+            baseline=base, colours=colours,
+        ),
+    }  # fmt: skip
+
+
+def render_plots(results: dict, out_dir: Path) -> dict[str, Path]:
+    """Write the five PNGs into `out_dir`; returns file name -> path."""
+    paths = {"loss.png": _loss_plot(results, out_dir / "loss.png")}
+    for name, bars in _bar_specs(results).items():
+        paths[name] = _bar_plot(bars, out_dir / name)
+    return paths
