@@ -298,3 +298,13 @@ def test_untrained_model_is_labelled(results, tmp_path):
 
 def test_trained_model_is_not_labelled_untrained(rendered):
     assert "untrained" not in rendered["report.md"].read_text()
+
+
+def test_the_report_says_what_the_figures_were_measured_on():
+    from peftlab.report import build_document, render_markdown
+
+    results = {"environment": {"device": "cpu", "device_name": "AMD EPYC", "cpu_capability": "AVX2",
+                               "native_bf16": False, "precision": "fp32", "precision_requested": "auto",
+                               "cpu_threads": 2, "torch": "2.13.0", "peftlab": "0.1.0"}}
+    text = render_markdown(build_document(results))
+    assert "Measured on cpu: AMD EPYC (CPU AVX2, no native bf16); precision fp32 (auto); 2 threads" in text

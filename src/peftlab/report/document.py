@@ -85,7 +85,7 @@ def _title_blocks(results: dict) -> list[Block]:
     blocks: list[Block] = [Heading(f"peftlab comparison: {task} — {model}", 1)]
     if lookup(results, "model", "untrained") is True:
         blocks.append(Paragraph(f"Model: {UNTRAINED_NOTE}."))
-    return blocks + [Paragraph(_setup_text(results))]
+    return blocks + [Paragraph(_setup_text(results)), Paragraph(_measured_on_text(results))]
 
 
 def _setup_text(results: dict) -> str:
@@ -99,6 +99,20 @@ def _setup_text(results: dict) -> str:
         f"{format_figure(lookup(results, 'model', 'total_params'), COUNT)} parameters. "
         f"Data: {lookup(results, 'data', 'origin') or DASH}, examples {split_text}."
     )
+
+
+def _measured_on_text(results: dict) -> str:
+    """Where the figures come from: time and memory mean little without the device, its bf16 support,
+    the precision (and whether "auto" chose it) and the thread count."""
+    env = lookup(results, "environment") or {}
+    precision = env.get("precision") or DASH
+    if env.get("precision_requested") == "auto":
+        precision += " (auto)"
+    bf16 = {True: "native bf16", False: "no native bf16"}.get(env.get("native_bf16"))
+    capability = ", ".join(x for x in (env.get("cpu_capability") and f"CPU {env['cpu_capability']}", bf16) if x)
+    device = f"{env.get('device') or DASH}: {env.get('device_name') or DASH}" + (f" ({capability})" if capability else "")
+    return (f"Measured on {device}; precision {precision}; {format_figure(env.get('cpu_threads'), COUNT)} threads; "
+            f"torch {env.get('torch') or DASH}, peftlab {env.get('peftlab') or DASH}.")
 
 
 # --- the main results table ---------------------------------------------------------------------
