@@ -25,10 +25,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -m "not smoke"
 
-# The study on built-in summarisation, sized for about 5 minutes on 2 idle CPU cores: 64 training and 16
-# val/test examples, 2 epochs, bf16 compute (the CPU's AVX512-BF16); the per-method learning rates
-# are compare's defaults. `peftlab compare --resume --out runs/demo ...` continues an interrupted one.
-DEMO_FLAGS ?= --task summarize --precision bf16 --max-train-samples 64 --max-eval-samples 16 --epochs 2
+# The study on built-in summarisation: 64 training and 16 val/test examples, 2 epochs, per-method learning
+# rates from compare's defaults. Precision is auto: bf16 where the CPU/GPU runs it natively (AVX512-BF16,
+# AMX, CUDA), fp32 elsewhere — bf16 on an AVX2-only CPU is emulated and ~100x slower. README gives the
+# measured time per CPU. `peftlab compare --resume --out runs/demo ...` continues an interrupted one.
+DEMO_FLAGS ?= --task summarize --precision auto --max-train-samples 64 --max-eval-samples 16 --epochs 2
 
 demo: $(STAMP)
 	$(VENV)/bin/peftlab compare $(DEMO_FLAGS) --out $(DEMO) --overwrite
