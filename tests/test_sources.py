@@ -482,7 +482,8 @@ def preset(name: str):
 
 
 def test_presets_cover_short_and_org_names():
-    assert find_preset("cnn_dailymail") == find_preset("abisee/cnn_dailymail") == (get_task("summarize"), preset("cnn_dailymail"))
+    summarize = get_task("summarize")
+    assert find_preset("cnn_dailymail") == find_preset("abisee/cnn_dailymail") == (summarize, preset("cnn_dailymail"))
     assert preset("cnn_dailymail").config == "3.0.0"
     assert find_preset("squad") == find_preset("rajpurkar/squad") == (get_task("qa"), preset("squad"))
     assert find_preset("opus100") == find_preset("Helsinki-NLP/opus-100") == (get_task("translate"), preset("opus100"))

@@ -4,7 +4,7 @@
   (`split_loss`), using the final weights in eval mode. It replaces the `loss` that training wrote
   (whose train figure is a running mean over the last epoch); `history` keeps the per-epoch figures.
 - Quality: generate on one split (batched greedy decoding with a KV cache, or beam search) and score
-  with `metrics.quality`: ROUGE-1/2/L for summarize, SQuAD EM/F1 for qa, BLEU/chrF for translate.
+  with the task's own metric (`Task.score`: ROUGE-1/2/L, SQuAD EM/F1, BLEU/chrF, ...).
 - `baseline`: the same figures for the base model with no adapter, so the gain is visible.
 
 Everything is computed before anything is written; then `metrics.json` is merged (`loss`, `quality`,

@@ -8,6 +8,9 @@ dataset. So there is exactly one path from "what the user typed" to
     read the source(s) -> check the mapped columns exist -> project rows onto the task's fields
     -> validate values -> carve missing splits (seeded shuffle + ratio) -> drop bad rows -> cap sizes
 
+This module reads the argument and gathers the sources; the file formats live in ``files``, HF
+datasets and their presets in ``hf``, and the path from raw rows to splits in ``splits``.
+
 Rules worth knowing:
 
 * Rows keep exactly the task's ``fields``; values are stripped strings. A row whose value is

@@ -40,11 +40,13 @@ class HFPreset:
 
 @dataclass(frozen=True, eq=False)
 class Task:
+    """Everything peftlab knows about one task. Compared by identity (`eq=False`): there is one object
+    per task, held by the registry, and its functions and preset mapping are not hashable values."""
+
     name: str
-    columns: tuple[tuple[str, str], ...]  # (canonical row field, CLI flag naming its column), the target last
+    columns: tuple[tuple[str, str], ...]  # (canonical row field, CLI flag naming its column), target last
     render: Callable[[Row], tuple[str, str, str]]  # row -> (head, body, tail)
-    labels: tuple[str, ...]  # how a `generate --text` request labels the input fields, in field order;
-    #                          the first label is optional
+    labels: tuple[str, ...]  # the labels of the input fields in a `generate --text` request; first optional
     init_text: str           # prompt tuning's default init words (--prompt-init text)
     max_new_tokens: int      # generation budget: long enough for the one-line target
     metric: Metric           # (predictions, references) -> {name: 0-100 score}
@@ -58,7 +60,8 @@ class Task:
         if len(self.labels) != len(self.fields) - 1:
             raise ValueError(f"task {self.name!r} needs one request label per input field {self.input_fields}")
         if self.primary_metric not in self.metric_names:
-            raise ValueError(f"task {self.name!r}: primary metric {self.primary_metric!r} is not in {self.metric_names}")
+            raise ValueError(f"task {self.name!r}: primary metric {self.primary_metric!r} is not one of its "
+                             f"metric names {self.metric_names}")
 
     @property
     def fields(self) -> tuple[str, ...]:
