@@ -96,7 +96,7 @@ def test_csv_handles_quoted_newlines_and_long_fields(tmp_path):
     assert all(r["summary"] == "line one\nline two" for r in all_rows(loaded))
 
 
-def test_read_rows_parquet_keeps_nested_columns(tmp_path):
+def test_read_data_file_parquet_keeps_nested_columns(tmp_path):
     rows = [{"answers": {"text": ["x"], "answer_start": [0]}, "context": "c"}]
     assert read_data_file(write_parquet(tmp_path / "d.parquet", rows)) == rows
 

@@ -15,8 +15,6 @@ from typing import Any
 from peftlab.errors import UsageError
 
 SUPPORTED_EXTENSIONS = (".jsonl", ".json", ".csv", ".parquet")
-
-
 _CSV_FIELD_LIMIT = 2**31 - 1  # news articles overflow csv's 128 KiB default
 
 

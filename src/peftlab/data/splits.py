@@ -45,8 +45,8 @@ class Source:
 
 
 def assemble(sources: dict[str, Source], origin: str, task: Task, paths: Mapping[str, KeyPath],
-              ratio: tuple[float, float, float], seed: int, caps: Mapping[str, int | None],
-              strict: bool) -> LoadedData:
+             ratio: tuple[float, float, float], seed: int, caps: Mapping[str, int | None],
+             strict: bool) -> LoadedData:
     """Turn raw sources into LoadedData: validate, carve missing splits, drop bad rows, cap."""
     for source in sources.values():
         _check_columns(source, task, paths)
