@@ -15,10 +15,9 @@ from peftlab.cli import main
 from peftlab.config import MethodConfig
 from peftlab.data.collate import IGNORE, encode
 from peftlab.data.tasks import get_task
-from peftlab.evaluate import DEFAULT_MAX_NEW_TOKENS, EvalOptions, format_table
+from peftlab.evaluate import EvalOptions, format_table
 from peftlab.generate import beam_batch, greedy_batch, stop_ids
 from peftlab.methods import apply_method
-from peftlab.metrics import quality
 from peftlab.models import load_model
 from peftlab.train import train
 
@@ -74,9 +73,9 @@ def test_eval_run_writes_loss_quality_and_samples(runs, capsys):
     for s in samples:  # the exact prompt the model was given, and the row's own reference
         assert s["input"] == get_task("summarize").prompt_text(by_summary[s["reference"]])
     # the stored generations are exactly what was scored, against the stored references
-    assert quality("summarize", [s["generation"] for s in samples], [s["reference"] for s in samples]) == \
+    assert get_task("summarize").score([s["generation"] for s in samples], [s["reference"] for s in samples]) == \
         metrics["quality"]
-    assert quality("summarize", [s["base_generation"] for s in samples], [s["reference"] for s in samples]) == \
+    assert get_task("summarize").score([s["base_generation"] for s in samples], [s["reference"] for s in samples]) == \
         metrics["baseline"]["quality"]
     table = capsys.readouterr().out
     assert "base model" in table and f"{metrics['loss']['test']:.4f}" in table
@@ -140,7 +139,7 @@ def test_multitask_prompt_run_gets_per_task_loss_and_quality(runs, capsys):
     samples = _samples(run)
     assert sorted(s["task"] for s in samples) == ["qa", "qa", "summarize", "summarize"]
     qa = [s for s in samples if s["task"] == "qa"]
-    assert quality("qa", [s["generation"] for s in qa], [s["reference"] for s in qa]) == \
+    assert get_task("qa").score([s["generation"] for s in qa], [s["reference"] for s in qa]) == \
         metrics["quality_per_task"]["qa"]
     lines = capsys.readouterr().out.splitlines()
     assert lines[-3].split()[:5] == ["task", "model", "loss", "train", "loss"]
@@ -196,7 +195,6 @@ def test_default_token_budget_per_task():
     opts = EvalOptions()
     assert [opts.tokens_for(t) for t in ("summarize", "qa", "translate")] == [48, 16, 64]
     assert EvalOptions(max_new_tokens=5).tokens_for("qa") == 5
-    assert set(DEFAULT_MAX_NEW_TOKENS) == {"summarize", "qa", "translate"}
 
 
 def test_format_table_marks_missing_figures():

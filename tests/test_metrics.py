@@ -8,19 +8,19 @@ import pytest
 import sacrebleu
 from rouge_score import rouge_scorer
 
+from peftlab.data.tasks import TASK_REGISTRY, get_task
 from peftlab.errors import UsageError
-from peftlab.metrics import (
-    PRIMARY_METRIC,
-    normalize_answer,
-    quality,
-    squad_exact_match,
-    squad_f1,
-)
+from peftlab.scores import normalize_answer, squad_exact_match, squad_f1
 
 
-def test_primary_metric_is_one_of_the_reported_metrics():
-    for task, metric in PRIMARY_METRIC.items():
-        assert metric in quality(task, ["a b c d e"], ["a b c d e"])
+def quality(task: str, predictions: list[str], references: list[str]) -> dict[str, float]:
+    return get_task(task).score(predictions, references)
+
+
+def test_each_task_reports_its_metric_names_and_primary_metric():
+    for task in TASK_REGISTRY.values():
+        scores = quality(task.name, ["a b c d e"], ["a b c d e"])
+        assert tuple(scores) == task.metric_names and task.primary_metric in scores
 
 
 # --- qa: SQuAD v1.1 -----------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def test_length_mismatch_is_a_value_error():
         quality("qa", ["a", "b"], ["a"])
 
 
-@pytest.mark.parametrize("task", sorted(PRIMARY_METRIC))
+@pytest.mark.parametrize("task", sorted(TASK_REGISTRY))
 def test_empty_input_raises_rather_than_inventing_a_zero(task):
     with pytest.raises(ValueError, match="no examples"):
         quality(task, [], [])

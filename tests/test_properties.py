@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from peftlab.data.collate import IGNORE, Example, collate, encode
-from peftlab.data.tasks import TASK_REGISTRY
+from peftlab.data.tasks import get_task, task_names
 from peftlab.errors import UsageError
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -29,7 +29,7 @@ def ids(tokenizer, text: str) -> list[int]:
 
 @st.composite
 def rows(draw):
-    task = TASK_REGISTRY[draw(st.sampled_from(sorted(TASK_REGISTRY)))]
+    task = get_task(draw(st.sampled_from(sorted(task_names()))))
     row = {name: draw(TEXT).strip() for name in task.fields}  # load_data hands encode stripped strings
     return task, row
 

@@ -1,4 +1,4 @@
-"""Tests for the built-in synthetic sample data (peftlab.data.samples)."""
+"""Tests for the built-in synthetic sample data (peftlab.data.builtin, one generator per task)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from collections import Counter
 
 import pytest
 
-from peftlab.data import samples
-from peftlab.data.samples import BUILTIN_SIZES, builtin_split
+from peftlab.data.builtin import BUILTIN_SIZES, translate
+from peftlab.data.builtin import translate_lexicon as lexicon
+from peftlab.data.tasks import builtin_split
 from peftlab.errors import UsageError
 
 TASKS = ("summarize", "qa", "translate")
@@ -102,7 +103,7 @@ def test_same_rows_in_another_process_with_another_hash_seed() -> None:
     here = {task: _digest(builtin_split(task, "test", 40, seed=5)) for task in TASKS}
     code = (
         "import json, hashlib\n"
-        "from peftlab.data.samples import builtin_split\n"
+        "from peftlab.data.tasks import builtin_split\n"
         "d = lambda r: hashlib.sha256(json.dumps(r, ensure_ascii=False, sort_keys=True).encode()).hexdigest()\n"
         f"print(json.dumps({{t: d(builtin_split(t, 'test', 40, seed=5)) for t in {TASKS!r}}}))\n"
     )
@@ -210,8 +211,8 @@ def test_outputs_are_varied(task: str, big: dict[str, list[dict[str, str]]]) -> 
 # --- Bulgarian grammar of the translate lexicon -------------------------------------------------
 
 
-def _verb(key: str) -> samples._Verb:
-    return next(v for v in samples._VERBS if v.key == key)
+def _verb(key: str) -> lexicon._Verb:
+    return next(v for v in lexicon._VERBS if v.key == key)
 
 
 @pytest.mark.parametrize(
@@ -229,27 +230,27 @@ def _verb(key: str) -> samples._Verb:
 )
 def test_verb_conjugation(key: str, present: list[str], aorist: list[str]) -> None:
     verb = _verb(key)
-    assert [verb.bg(p, past=False) for p in samples._PERSONS] == present
-    assert [verb.bg(p, past=True) for p in samples._PERSONS] == aorist
+    assert [verb.bg(p, past=False) for p in lexicon._PERSONS] == present
+    assert [verb.bg(p, past=True) for p in lexicon._PERSONS] == aorist
 
 
 def test_noun_articles_and_count_forms() -> None:
-    nouns = {n.bg: n for n in samples._NOUNS}
+    nouns = {n.bg: n for n in lexicon._NOUNS}
     assert nouns["стол"].definite() == "стола" and nouns["стол"].definite(subject=True) == "столът"
     assert nouns["музей"].definite(subject=True) == "музеят"
     assert nouns["книга"].definite() == "книгата" and nouns["писмо"].definite() == "писмото"
     assert nouns["книга"].definite(plural=True) == "книгите" and nouns["писмо"].definite(plural=True) == "писмата"
     assert nouns["стол"].counted() == "стола" and nouns["ябълка"].counted() == "ябълки"
-    new = samples._ADJS["new"]
+    new = lexicon._ADJS["new"]
     assert [new.definite(g) for g in ("m", "f", "n", "pl")] == ["новия", "новата", "новото", "новите"]
-    phrase = samples._noun_phrase(nouns["чадър"], samples._ADJS["old"], definite=False, plural=False)
+    phrase = translate._noun_phrase(nouns["чадър"], lexicon._ADJS["old"], definite=False, plural=False)
     assert phrase == ("стар чадър", "an old umbrella")
 
 
 def test_lexicon_is_large_enough() -> None:
     entries = (
-        len(samples._VERBS) + len(samples._NOUNS) + len(samples._ADJS) + len(samples._PERSON_ADJS)
-        + len(samples._NOUN_SUBJECTS) + len(samples._PRONOUNS) + len(samples._PLACES)
-        + len(samples._PRESENT_TIMES) + len(samples._PAST_TIMES) + len(samples._NUMBERS)
+        len(lexicon._VERBS) + len(lexicon._NOUNS) + len(lexicon._ADJS) + len(lexicon._PERSON_ADJS)
+        + len(lexicon._NOUN_SUBJECTS) + len(lexicon._PRONOUNS) + len(lexicon._PLACES)
+        + len(lexicon._PRESENT_TIMES) + len(lexicon._PAST_TIMES) + len(lexicon._NUMBERS)
     )
     assert entries >= 150

@@ -1,4 +1,5 @@
-"""Tests for peftlab.data.sources: every input format, splitting, mapping, presets and every error."""
+"""Tests for peftlab.data.sources (with its files, hf and splits modules): every input format, splitting,
+mapping, presets and every error."""
 
 from __future__ import annotations
 
@@ -12,16 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from peftlab.data.sources import (
-    HF_PRESETS,
-    SPLITS,
-    TASK_FIELDS,
-    LoadedData,
-    apply_preset,
-    field_map_from_flags,
-    load_data,
-    read_rows,
-)
+from peftlab.data.files import read_data_file
+from peftlab.data.hf import apply_preset, find_preset
+from peftlab.data.sources import field_map_from_flags, load_data
+from peftlab.data.splits import SPLITS, LoadedData
+from peftlab.data.tasks import TASK_REGISTRY, Task, get_task
 from peftlab.errors import UsageError
 
 
@@ -100,9 +96,9 @@ def test_csv_handles_quoted_newlines_and_long_fields(tmp_path):
     assert all(r["summary"] == "line one\nline two" for r in all_rows(loaded))
 
 
-def test_read_rows_parquet_keeps_nested_columns(tmp_path):
+def test_read_data_file_parquet_keeps_nested_columns(tmp_path):
     rows = [{"answers": {"text": ["x"], "answer_start": [0]}, "context": "c"}]
-    assert read_rows(write_parquet(tmp_path / "d.parquet", rows)) == rows
+    assert read_data_file(write_parquet(tmp_path / "d.parquet", rows)) == rows
 
 
 # --- directories -----------------------------------------------------------------------------
@@ -481,24 +477,30 @@ def opus_like(n: int) -> list[dict]:
     return [{"translation": {"bg": f"изречение {i}", "en": f"sentence {i}"}} for i in range(n)]
 
 
+def preset(name: str):
+    return find_preset(name)[1]
+
+
 def test_presets_cover_short_and_org_names():
-    assert HF_PRESETS["cnn_dailymail"] is HF_PRESETS["abisee/cnn_dailymail"]
-    assert HF_PRESETS["cnn_dailymail"].config == "3.0.0"
-    assert HF_PRESETS["squad"] is HF_PRESETS["rajpurkar/squad"]
-    assert HF_PRESETS["opus100"] is HF_PRESETS["Helsinki-NLP/opus-100"]
-    assert HF_PRESETS["opus100"].config == "bg-en"
-    for preset in HF_PRESETS.values():
-        assert set(preset.paths) == set(TASK_FIELDS[preset.task])
+    summarize = get_task("summarize")
+    assert find_preset("cnn_dailymail") == find_preset("abisee/cnn_dailymail") == (summarize, preset("cnn_dailymail"))
+    assert preset("cnn_dailymail").config == "3.0.0"
+    assert find_preset("squad") == find_preset("rajpurkar/squad") == (get_task("qa"), preset("squad"))
+    assert find_preset("opus100") == find_preset("Helsinki-NLP/opus-100") == (get_task("translate"), preset("opus100"))
+    assert preset("opus100").config == "bg-en"
+    assert find_preset("poetry") is None
+    for task in TASK_REGISTRY.values():
+        assert task.hf_preset is None or set(task.hf_preset.paths) == set(task.fields)
 
 
-@pytest.mark.parametrize("preset,make,expected", [
+@pytest.mark.parametrize("name,make,expected", [
     ("cnn_dailymail", cnn_like, {"article": "(CNN) story 1", "summary": "point 1"}),
     ("squad", squad_like, {"context": "context 1", "question": "question 1?", "answer": "answer 1"}),
     ("opus100", opus_like, {"source": "изречение 1", "target": "sentence 1"}),
 ])
-def test_apply_preset_on_parquet_shaped_like_dataset(tmp_path, preset, make, expected):
-    rows = read_rows(write_parquet(tmp_path / "train.parquet", make(3)))
-    assert apply_preset(rows, HF_PRESETS[preset])[1] == expected
+def test_apply_preset_on_parquet_shaped_like_dataset(tmp_path, name, make, expected):
+    rows = read_data_file(write_parquet(tmp_path / "train.parquet", make(3)))
+    assert apply_preset(rows, find_preset(name)[1])[1] == expected
 
 
 def test_apply_preset_gives_none_for_absent_nested_values(tmp_path):
@@ -506,7 +508,7 @@ def test_apply_preset_gives_none_for_absent_nested_values(tmp_path):
     rows[0]["answers"] = {"text": [], "answer_start": []}  # SQuAD v2 style unanswerable
     rows[1]["answers"] = None
     path = write_parquet(tmp_path / "d.parquet", rows)
-    projected = apply_preset(read_rows(path), HF_PRESETS["squad"])
+    projected = apply_preset(read_data_file(path), preset("squad"))
     assert [r["answer"] for r in projected] == [None, None]
 
 
@@ -532,8 +534,8 @@ def fake_datasets(monkeypatch, splits: dict[str, list[dict]] | Exception) -> lis
 
 
 def test_hf_squad_preset_end_to_end_with_carved_test(monkeypatch, tmp_path):
-    train = read_rows(write_parquet(tmp_path / "train.parquet", squad_like(90)))
-    validation = read_rows(write_parquet(tmp_path / "validation.parquet", squad_like(5)))
+    train = read_data_file(write_parquet(tmp_path / "train.parquet", squad_like(90)))
+    validation = read_data_file(write_parquet(tmp_path / "validation.parquet", squad_like(5)))
     calls = fake_datasets(monkeypatch, {"train": train, "validation": validation})
     loaded = load_data("hf:squad", "qa", max_eval_samples=4)
     assert calls == [("rajpurkar/squad", None)]
@@ -616,26 +618,24 @@ def test_hf_without_name():
 
 
 def test_builtin_passthrough():
-    samples = pytest.importorskip("peftlab.data.samples")
-    for task, fields in TASK_FIELDS.items():
-        loaded = load_data("builtin", task)
+    for task in TASK_REGISTRY.values():
+        loaded = load_data("builtin", task.name)
         assert loaded.origin == "builtin"
         for split in SPLITS:
-            assert loaded.splits[split], (task, split)
-            assert all(set(r) == set(fields) for r in loaded.splits[split])
+            assert loaded.splits[split], (task.name, split)
+            assert all(set(r) == set(task.fields) for r in loaded.splits[split])
             assert loaded.splits[split] == [
-                {k: v.strip() for k, v in r.items()} for r in samples.builtin_split(task, split, n=None, seed=0)]
+                {k: v.strip() for k, v in r.items()} for r in task.builtin_split(split, n=None, seed=0)]
 
 
 def test_builtin_passes_sizes_and_seed(monkeypatch):
-    samples = pytest.importorskip("peftlab.data.samples")
     calls = []
 
     def fake(task, split, n=None, seed=0):
-        calls.append((task, split, n, seed))
+        calls.append((task.name, split, n, seed))
         return [{"article": f"a{i}", "summary": f"s{i}"} for i in range(n or 3)]
 
-    monkeypatch.setattr(samples, "builtin_split", fake)
+    monkeypatch.setattr(Task, "builtin_split", fake)
     loaded = load_data("builtin", "summarize", max_train_samples=50, max_eval_samples=20, seed=7)
     assert calls == [("summarize", "train", 50, 7), ("summarize", "val", 20, 7), ("summarize", "test", 20, 7)]
     assert [len(loaded.splits[s]) for s in SPLITS] == [50, 20, 20]

@@ -287,7 +287,7 @@ METHOD_KEYS = ("trainable_params", "total_params", "trainable_pct", "loss", "los
 
 def collect(spec: CompareSpec) -> dict:
     """results.json: every figure the report shows, read back from what the children wrote."""
-    from .metrics import PRIMARY_METRIC
+    from .data.tasks import get_task
 
     runs = {m: read_metrics(spec.out / "runs" / m) for m in spec.methods}
     base = read_metrics(spec.out / "baseline").get("baseline") or {}
@@ -296,7 +296,7 @@ def collect(spec: CompareSpec) -> dict:
     tasks = spec.base.data.tasks
     return {
         "task": spec.base.data.task,
-        "primary_metric": PRIMARY_METRIC[tasks[0]] if len(tasks) == 1 else None,
+        "primary_metric": get_task(tasks[0]).primary_metric if len(tasks) == 1 else None,
         "config": config_record(spec),
         "environment": environment(first.get("device") or "cpu", first.get("precision") or spec.base.model.precision,
                                    spec.base.model.precision),

@@ -4,7 +4,7 @@
   (`split_loss`), using the final weights in eval mode. It replaces the `loss` that training wrote
   (whose train figure is a running mean over the last epoch); `history` keeps the per-epoch figures.
 - Quality: generate on one split (batched greedy decoding with a KV cache, or beam search) and score
-  with `metrics.quality`: ROUGE-1/2/L for summarize, SQuAD EM/F1 for qa, BLEU/chrF for translate.
+  with the task's own metric (`Task.score`: ROUGE-1/2/L, SQuAD EM/F1, BLEU/chrF, ...).
 - `baseline`: the same figures for the base model with no adapter, so the gain is visible.
 
 Everything is computed before anything is written; then `metrics.json` is merged (`loss`, `quality`,
@@ -30,8 +30,6 @@ from .errors import UsageError
 from .runtime import autocast, length_sorted_batches, make_batch
 
 SPLITS = ("train", "val", "test")
-# Long enough for the task's one-line target (built-in summaries are ~30 tokens, answers a few words).
-DEFAULT_MAX_NEW_TOKENS = {"summarize": 48, "qa": 16, "translate": 64}
 SAMPLES = "samples.jsonl"
 
 
@@ -62,7 +60,7 @@ class EvalOptions:
     """How quality is measured; recorded beside the figures so a comparison can tell stale ones."""
 
     split: str = "test"
-    max_new_tokens: int | None = None  # None: DEFAULT_MAX_NEW_TOKENS of each task
+    max_new_tokens: int | None = None  # None: each task's own `Task.max_new_tokens`
     num_beams: int = 1                 # 1: greedy; more: beam search
     baseline: bool = False             # also score the base model with no adapter
 
@@ -75,7 +73,9 @@ class EvalOptions:
         return self
 
     def tokens_for(self, task: str) -> int:
-        return self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[task]
+        from .data.tasks import get_task
+
+        return self.max_new_tokens or get_task(task).max_new_tokens
 
 
 def eval_signature(cfg: RunConfig, opts: EvalOptions) -> dict:
@@ -107,7 +107,6 @@ def split_quality(p, opts: EvalOptions) -> tuple[dict, dict, list[str]]:
     is generated with its own token budget; the tasks' metric names differ, so one flat dict holds all."""
     from .data.tasks import get_task
     from .generate import generate_for_rows
-    from .metrics import quality
 
     rows = p.rows[opts.split]
     if not rows:
@@ -115,6 +114,7 @@ def split_quality(p, opts: EvalOptions) -> tuple[dict, dict, list[str]]:
     generations = [""] * len(rows)
     per_task: dict[str, dict] = {}
     for task in p.adapted.tasks:
+        spec = get_task(task)
         index = [i for i, r in enumerate(rows) if r["task"] == task]
         if not index:
             continue
@@ -124,7 +124,7 @@ def split_quality(p, opts: EvalOptions) -> tuple[dict, dict, list[str]]:
                                   precision=p.cfg.model.precision, num_beams=opts.num_beams)
         for i, text in zip(index, texts):
             generations[i] = text
-        per_task[task] = quality(task, texts, [rows[i][get_task(task).target_field] for i in index])
+        per_task[task] = spec.score(texts, [rows[i][spec.target_field] for i in index])
     flat = {name: value for scores in per_task.values() for name, value in scores.items()}
     return flat, per_task, generations
 

@@ -146,7 +146,8 @@ def generate_for_rows(adapted: AdaptedLM, tokenizer, rows: list[dict[str, str]],
                        task_id=adapted.tasks.index(r["task"])) for r in rows]
     return generate_for_examples(adapted, tokenizer, examples, max_new_tokens=max_new_tokens,
                                  batch_size=batch_size, device=device, precision=precision, prefix_cache=prefix_cache,
-                                 num_beams=num_beams)
+                                 num_beams=num_beams,
+                                 stop_at_newline=all(get_task(r["task"]).stop_at_newline for r in rows))
 
 
 def generate_for_examples(adapted: AdaptedLM, tokenizer, examples: list[Example], *, max_new_tokens: int,

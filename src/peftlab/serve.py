@@ -27,15 +27,6 @@ from .data.collate import IGNORE, Example, encode
 from .data.tasks import Task, get_task
 from .errors import UsageError
 
-# The labels each task's template uses for its input fields, in field order; the first is optional.
-TEXT_LABELS: dict[str, tuple[str, ...]] = {"summarize": ("Article:",), "qa": ("Context:", "Question:"),
-                                           "translate": ("Bulgarian:",)}
-
-
-def input_fields(task: Task) -> tuple[str, ...]:
-    """The fields a request supplies: everything but the target."""
-    return task.fields[:-1]
-
 
 def parse_text(task: Task, text: str | dict) -> dict[str, str]:
     """The task's input fields from a request's text (or JSON object); see the module docstring."""
@@ -48,23 +39,23 @@ def parse_text(task: Task, text: str | dict) -> dict[str, str]:
         return _fields_from_object(task, text)
     if not isinstance(text, str):
         raise UsageError(f"a request's text must be a string or a JSON object, got {type(text).__name__}")
-    return dict(zip(input_fields(task), _split_labelled(task, text)))
+    return dict(zip(task.input_fields, _split_labelled(task, text)))
 
 
 def _fields_from_object(task: Task, obj: dict[str, Any]) -> dict[str, str]:
     fields = {}
-    for name in input_fields(task):
+    for name in task.input_fields:
         value = obj.get(name)
         if not isinstance(value, str) or not value.strip():
             raise UsageError(f"a {task.name} request needs a non-empty string field {name!r}: give "
-                             f"{', '.join(input_fields(task))}")
+                             f"{', '.join(task.input_fields)}")
         fields[name] = value.strip()
     return fields
 
 
 def _split_labelled(task: Task, text: str) -> list[str]:
     """Cut text at the task's labels, last label first (a label inside the context cannot cut early)."""
-    labels = TEXT_LABELS[task.name]
+    labels = task.labels
     example = " ".join(f"{label} ..." for label in labels)
     parts: list[str] = []
     rest = text

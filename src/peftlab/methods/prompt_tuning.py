@@ -12,13 +12,8 @@ import math
 import torch
 from torch import nn
 
+from ..data.tasks import get_task
 from ..errors import UsageError
-
-DEFAULT_INIT_TEXT = {
-    "summarize": "summarize shorten distill short",
-    "qa": "question answer help result",
-    "translate": "bulgarian english translation translate_bg_en",
-}
 
 
 class SoftPrompts(nn.Module):
@@ -65,11 +60,12 @@ def apply(model: nn.Module, tokenizer, tasks: list[str], num_virtual: int, how: 
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for i, task in enumerate(tasks):
-            text = init_text or DEFAULT_INIT_TEXT[task]
+            text = init_text_for(task, init_text)
             ids = tokenizer(text, add_special_tokens=False)["input_ids"] if how == "text" else None
             prompts.weight[i] = init_vectors(embedding, num_virtual, how, ids, generator)
     return prompts.to(embedding.device)
 
 
 def init_text_for(task: str, init_text: str | None) -> str:
-    return init_text or DEFAULT_INIT_TEXT[task]
+    """The text a task's prompt starts from: the user's, or the task's own words (`Task.init_text`)."""
+    return init_text or get_task(task).init_text

@@ -1,12 +1,15 @@
-"""Task-quality metrics: ROUGE for summarize, SQuAD EM/F1 for qa, BLEU/chrF for translate.
+"""Quality scores: ROUGE (summaries), SQuAD EM/F1 (extractive answers), BLEU/chrF (translations).
 
 Every score is on a 0-100 scale so that the report can put them side by side with the base model.
 We delegate to the reference implementations (`rouge_score`, `sacrebleu`) wherever one exists, so
 our numbers equal what a reader gets by calling those libraries directly; only the SQuAD v1.1
 metric is re-implemented, because its official form is a standalone script, not a package.
+Which task uses which score is part of the task (`peftlab.data.tasks.Task.metric`); `Task.score`
+checks the inputs with `check_pairs` first.
 
 Empty input raises `ValueError`: a mean over zero examples is undefined, and returning 0.0 would
 put an invented figure in the report that reads like "the model scored zero".
+(Named `scores`, not `metrics`, because `metrics.json` in a run directory holds every figure.)
 """
 
 from __future__ import annotations
@@ -15,33 +18,11 @@ import re
 import string
 from collections import Counter
 
-import sacrebleu
-from rouge_score import rouge_scorer
-
-from peftlab.errors import UsageError
-
-PRIMARY_METRIC: dict[str, str] = {"summarize": "rougeL", "qa": "f1", "translate": "bleu"}
-
 _ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 _PUNCTUATION = frozenset(string.punctuation)
 
 
-def quality(task: str, predictions: list[str], references: list[str]) -> dict[str, float]:
-    """Score `predictions` against `references` with the metrics of `task` (all on 0-100).
-
-    summarize -> rouge1/rouge2/rougeL (mean F-measure), qa -> exact_match/f1 (mean),
-    translate -> bleu/chrf (corpus level, as sacrebleu defines them).
-    """
-    if task not in PRIMARY_METRIC:
-        raise UsageError(
-            f"unknown task {task!r}: choose one of {', '.join(sorted(PRIMARY_METRIC))}"
-        )
-    _check_pairs(predictions, references)
-    scorers = {"summarize": rouge, "qa": squad, "translate": translation}
-    return scorers[task](predictions, references)
-
-
-def _check_pairs(predictions: list[str], references: list[str]) -> None:
+def check_pairs(predictions: list[str], references: list[str]) -> None:
     """Refuse inputs that cannot give an honest score (see module docstring for why)."""
     if len(predictions) != len(references):
         raise ValueError(
@@ -54,6 +35,8 @@ def _check_pairs(predictions: list[str], references: list[str]) -> None:
 
 def rouge(predictions: list[str], references: list[str]) -> dict[str, float]:
     """Mean ROUGE-1/2/L F-measure x100, Porter stemming on (the common setting for summaries)."""
+    from rouge_score import rouge_scorer  # imported on use: loading it costs NLTK's start-up
+
     scorer = rouge_scorer.RougeScorer(list(_ROUGE_TYPES), use_stemmer=True)
     totals = dict.fromkeys(_ROUGE_TYPES, 0.0)
     for pred, ref in zip(predictions, references):
@@ -108,6 +91,8 @@ def squad(predictions: list[str], references: list[str]) -> dict[str, float]:
 
 def translation(predictions: list[str], references: list[str]) -> dict[str, float]:
     """Corpus BLEU and chrF from sacrebleu with its default (WMT-standard) settings."""
+    import sacrebleu  # imported on use, like rouge_score
+
     return {
         "bleu": sacrebleu.corpus_bleu(predictions, [references]).score,
         "chrf": sacrebleu.corpus_chrf(predictions, [references]).score,
