@@ -87,7 +87,8 @@ def decode_steps(adapted: AdaptedLM, batch: Batch, *, stops: frozenset[int], max
 
 
 def greedy_batch(adapted: AdaptedLM, examples: list[Example], *, pad_id: int, stops: frozenset[int],
-                 max_new_tokens: int, prefix: PrefixCache | None = None, on_token: Callable[[list[list[int]]], None] | None = None) -> list[list[int]]:
+                 max_new_tokens: int, prefix: PrefixCache | None = None,
+                 on_token: Callable[[list[list[int]]], None] | None = None) -> list[list[int]]:
     """New token ids per example (stop token excluded), decoding the prompt part of each example;
     `on_token(ids_so_far)` after every step lets a caller stream."""
     batch = collate(examples, pad_id, left=True, prompt_only=True).to(adapted.device)

@@ -32,7 +32,8 @@ __all__ = ["ADAPTER_CONFIGS", "BASE", "METHODS", "Method", "adapter_method", "ap
 
 def get_method(name: str) -> Method:
     if name not in METHODS:
-        raise UsageError(f"unknown method {name!r}: use {', '.join(METHODS)}")
+        *others, last = METHODS
+        raise UsageError(f"unknown method {name!r}: use {', '.join(others)} or {last}")
     return METHODS[name]
 
 

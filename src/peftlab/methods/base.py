@@ -30,7 +30,8 @@ class Method:
     config_type: str = ""   # its `peft_type` (or `peftlab_type`) value
 
     def apply(self, loaded, cfg: MethodConfig, tasks: list[str], generator: torch.Generator) -> AdaptedLM:
-        """Add the method to `loaded.model` (frozen; changed in place) and return the model that trains."""
+        """Add the method to `loaded.model` (frozen; changed in place) and return the model that trains:
+        exactly what the method marks `requires_grad` is `AdaptedLM.named_trainable()`, in fp32."""
         raise NotImplementedError
 
     def num_virtual(self, cfg: MethodConfig) -> int:
