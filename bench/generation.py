@@ -57,8 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def load_side(args: argparse.Namespace):
     """(loaded, adapted, adapter_root): the model and its prompts, plus a PEFT-format adapter per task."""
-    from peftlab.adapters import save_adapter
-    from peftlab.methods import apply_method
+    from peftlab.methods import apply_method, save_adapter
     from peftlab.models import load_model
     from peftlab.runs import adapter_dir, load_run
 
@@ -96,11 +95,11 @@ def batches(examples: list[Example], size: int, by_task: bool) -> list[list[int]
 
 def run_peftlab(adapted, examples, plan, *, pad_id, stops, max_new_tokens, device, cached: bool) -> dict[int, list[int]]:
     """Every request's new tokens; the prefix cache (when on) is built inside the timed call."""
-    prefix = PrefixCache(adapted, device) if cached else None
+    prefix = PrefixCache(adapted) if cached else None
     out = {}
     for batch in plan:
         new = greedy_batch(adapted, [examples[i] for i in batch], pad_id=pad_id, stops=stops,
-                           max_new_tokens=max_new_tokens, device=device, prefix=prefix)
+                           max_new_tokens=max_new_tokens, prefix=prefix)
         out.update(zip(batch, new))
     return out
 

@@ -225,7 +225,7 @@ def test_cli_process_prints_one_line_and_exits_2(tmp_path):
 @pytest.fixture(scope="module")
 def adapters(tmp_path_factory, one_thread) -> dict[str, Path]:
     """Untrained adapters of each method on tiny-llama, as `save_adapter` writes them."""
-    from peftlab.adapters import save_adapter
+    from peftlab.methods import save_adapter
     from peftlab.config import MethodConfig
     from peftlab.methods import apply_method
     from peftlab.models import load_model

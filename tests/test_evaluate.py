@@ -174,8 +174,7 @@ def test_beam_search_with_one_beam_is_greedy(arch, tokenizer):
     rows = summarize_rows(4)
     examples = [encode(dict(r, article=r["article"] * (1 + i % 3)), get_task("summarize"), loaded.tokenizer,
                        max_length=128, num_virtual=3) for i, r in enumerate(rows)]
-    kwargs = dict(pad_id=loaded.tokenizer.pad_token_id, stops=stop_ids(loaded.tokenizer), max_new_tokens=8,
-                  device=torch.device("cpu"))
+    kwargs = dict(pad_id=loaded.tokenizer.pad_token_id, stops=stop_ids(loaded.tokenizer), max_new_tokens=8)
     greedy = greedy_batch(adapted, examples, **kwargs)
     assert len({tuple(g) for g in greedy}) > 1  # input-dependent, so the comparison means something
     assert beam_batch(adapted, examples, num_beams=1, **kwargs) == greedy

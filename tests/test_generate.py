@@ -10,19 +10,16 @@ import pytest
 import torch
 
 from conftest import ARCHS, ROWS, spread_weights, write_jsonl
-from peftlab.adapters import save_adapter
 from peftlab.cli import main
 from peftlab.config import MethodConfig
 from peftlab.data.collate import collate, encode
 from peftlab.data.tasks import get_task
 from peftlab.errors import UsageError
-from peftlab.generate import (PrefixCache, decode_steps, generate_for_examples, greedy_batch, merged_lora,
-                              prefix_cache_for)
-from peftlab.methods import apply_method, lora
+from peftlab.generate import PrefixCache, decode_steps, generate_for_examples, greedy_batch, prefix_cache_for
+from peftlab.methods import apply_method, lora, save_adapter
 from peftlab.models import load_model
 from peftlab.serve import Streamer, parse_text, request_example, resolve_task
 
-CPU = torch.device("cpu")
 TASKS = ["summarize", "qa", "translate"]
 
 
@@ -116,9 +113,9 @@ def test_prefix_cached_decoding_equals_uncached(arch):
     tokenizer, adapted = build(arch, num_prompts=5)
     examples = examples_for(tokenizer, adapted)
     batch = collate(examples, tokenizer.pad_token_id, left=True, prompt_only=True)
-    kw = dict(stops=frozenset({tokenizer.eos_token_id}), max_new_tokens=8, device=CPU)
+    kw = dict(stops=frozenset({tokenizer.eos_token_id}), max_new_tokens=8)
     plain = list(decode_steps(adapted, batch, **kw))
-    cached = list(decode_steps(adapted, batch, prefix=PrefixCache(adapted, CPU), **kw))
+    cached = list(decode_steps(adapted, batch, prefix=PrefixCache(adapted), **kw))
     assert len(plain) == len(cached) == 8
     for (ids_a, logits_a, _), (ids_b, logits_b, _) in zip(plain, cached):
         assert torch.equal(ids_a, ids_b)
@@ -128,26 +125,26 @@ def test_prefix_cached_decoding_equals_uncached(arch):
 def test_prefix_cache_tracks_the_prompt_weights_it_was_built_from():
     tokenizer, adapted = build("random:tiny-llama", num_prompts=3)
     examples = examples_for(tokenizer, adapted, n=1)
-    kw = dict(pad_id=tokenizer.pad_token_id, stops=frozenset({tokenizer.eos_token_id}), max_new_tokens=4, device=CPU)
-    stale = PrefixCache(adapted, CPU)
+    kw = dict(pad_id=tokenizer.pad_token_id, stops=frozenset({tokenizer.eos_token_id}), max_new_tokens=4)
+    stale = PrefixCache(adapted)
     with torch.no_grad():
         adapted.prompts.weight.mul_(-3.0)
-    fresh = greedy_batch(adapted, examples, prefix=PrefixCache(adapted, CPU), **kw)
+    fresh = greedy_batch(adapted, examples, prefix=PrefixCache(adapted), **kw)
     assert fresh == greedy_batch(adapted, examples, **kw)
     assert greedy_batch(adapted, examples, prefix=stale, **kw) != fresh  # why a cache is built per call
 
 
 def test_methods_without_a_shared_prefix_use_the_plain_path():
     _, adapted = build("random:tiny-llama", method="lora", tasks=["qa"])
-    assert prefix_cache_for(adapted, CPU, "fp32") is None
+    assert prefix_cache_for(adapted) is None
     with pytest.raises(ValueError, match="prompt-tuning"):
-        PrefixCache(adapted, CPU)
+        PrefixCache(adapted)
 
 
 def test_each_row_stops_at_its_own_stop_token_or_at_max_new_tokens():
     tokenizer, adapted = build("random:tiny-gpt2", num_prompts=2)
     examples = examples_for(tokenizer, adapted, n=1)
-    kw = dict(pad_id=tokenizer.pad_token_id, device=CPU, prefix=PrefixCache(adapted, CPU))
+    kw = dict(pad_id=tokenizer.pad_token_id, prefix=PrefixCache(adapted))
     free = greedy_batch(adapted, examples, stops=frozenset({tokenizer.eos_token_id}), max_new_tokens=7, **kw)
     assert [len(ids) for ids in free] == [7, 7, 7]
     stop = next(t for t in free[0][1:] if t not in free[0][:1] and t not in free[1] + free[2])
@@ -158,24 +155,41 @@ def test_each_row_stops_at_its_own_stop_token_or_at_max_new_tokens():
     assert greedy_batch(adapted, examples, stops=eos, max_new_tokens=3, **kw) == [f[:3] for f in free]
 
 
-def test_lora_generates_merged_and_is_unmerged_afterwards():
+def test_lora_generates_from_merged_copies_and_leaves_the_weights_alone():
     tokenizer, adapted = build("random:tiny-llama", method="lora", tasks=["qa"], rank=4)
     examples = examples_for(tokenizer, adapted, tasks=["qa"], n=3)
     before = {k: v.clone() for k, v in adapted.model.state_dict().items()}
-    texts = generate_for_examples(adapted, tokenizer, examples, max_new_tokens=6, batch_size=2, device=CPU,
+    texts = generate_for_examples(adapted, tokenizer, examples, max_new_tokens=6, batch_size=2,
                                   stop_at_newline=False)
     unmerged = greedy_batch(adapted, examples, pad_id=tokenizer.pad_token_id,
-                            stops=frozenset({tokenizer.eos_token_id}), max_new_tokens=6, device=CPU)
+                            stops=frozenset({tokenizer.eos_token_id}), max_new_tokens=6)
     assert texts == [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in unmerged]
-    # unmerged afterwards: W + dW - dW is W up to float rounding (as with PEFT's merge/unmerge)
-    assert all(torch.allclose(before[k], v, rtol=0, atol=1e-6) for k, v in adapted.model.state_dict().items())
+    assert all(torch.equal(before[k], v) for k, v in adapted.model.state_dict().items())  # bit for bit
     _, layer = lora.lora_layers(adapted.model)[0]
     x = torch.randn(2, layer.lora_A.in_features)
     with_adapter = layer(x)
-    with merged_lora(adapted):  # merged: the forward skips the adapter matmuls and gives the same output
-        assert all(m.merged for _, m in lora.lora_layers(adapted.model))
+    with adapted.generating():  # W + dW from a copy: no adapter matmuls, the same output, W untouched
+        assert all(m.merged_weight is not None and not m.merged for _, m in lora.lora_layers(adapted.model))
         assert (layer(x) - with_adapter).abs().max() <= 1e-5
-    assert not layer.merged
+    assert layer.merged_weight is None
+
+
+def test_bf16_lora_generation_never_changes_the_base_weights():
+    """In bf16, W + dW - dW != W: a merge/unmerge per call would drift the base model call after call."""
+    loaded = load_model("random:tiny-llama", device="cpu", precision="bf16")
+    adapted = apply_method(loaded, MethodConfig(method="lora", rank=4), ["qa"])
+    with torch.no_grad():
+        for _, layer in lora.lora_layers(adapted.model):
+            layer.lora_B.weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+    assert adapted.precision == "bf16"
+    _, layer = lora.lora_layers(adapted.model)[0]
+    assert layer.delta_weight().abs().max() > 0
+    frozen = {n: p.clone() for n, p in adapted.model.named_parameters() if not p.requires_grad}
+    examples = examples_for(loaded.tokenizer, adapted, tasks=["qa"], n=2)
+    outputs = [generate_for_examples(adapted, loaded.tokenizer, examples, max_new_tokens=4, batch_size=2)
+               for _ in range(10)]
+    assert all(torch.equal(p, frozen[n]) for n, p in adapted.model.named_parameters() if n in frozen)
+    assert all(out == outputs[0] for out in outputs)
 
 
 def test_streamer_prints_exactly_the_final_text(tokenizer):
@@ -200,7 +214,7 @@ def test_raw_generation_matches_peft_prompt_tuning_generate(tmp_path, tokenizer)
     text = "Context: Mira lives in Varna. Question: Where does Mira live? Answer:"
     example = request_example("qa", text, adapted, tokenizer, max_length=160, raw=True)
     ours = greedy_batch(adapted, [example], pad_id=tokenizer.pad_token_id, stops=frozenset({tokenizer.eos_token_id}),
-                        max_new_tokens=8, device=CPU, prefix=PrefixCache(adapted, CPU))[0]
+                        max_new_tokens=8, prefix=PrefixCache(adapted))[0]
     peft_model = PeftModel.from_pretrained(adapted.model, tmp_path / "adapter").eval()
     ids = torch.tensor([example.input_ids])
     theirs = peft_model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=8,
@@ -230,7 +244,7 @@ def test_cli_adapter_text_matches_the_library(lora_adapter, spread_model_dir, ca
     assert main(["generate", "--adapter", str(path), "--model", str(spread_model_dir), "--text", article,
                  "--max-new-tokens", "6"]) == 0
     example = request_example("summarize", article, adapted, tokenizer, max_length=512, raw=False)
-    expected = generate_for_examples(adapted, tokenizer, [example], max_new_tokens=6, batch_size=1, device=CPU)
+    expected = generate_for_examples(adapted, tokenizer, [example], max_new_tokens=6, batch_size=1)
     assert expected[0] and capsys.readouterr().out == expected[0] + "\n"
 
 
@@ -241,7 +255,7 @@ def test_cli_raw_feeds_the_text_untemplated(lora_adapter, spread_model_dir, tmp_
                  str(tmp_path / "req.jsonl"), "--output", str(tmp_path / "out.jsonl"), "--max-new-tokens", "5"]) == 0
     answers = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     examples = [request_example("summarize", a["text"], adapted, tokenizer, max_length=512, raw=True) for a in answers]
-    expected = generate_for_examples(adapted, tokenizer, examples, max_new_tokens=5, batch_size=8, device=CPU,
+    expected = generate_for_examples(adapted, tokenizer, examples, max_new_tokens=5, batch_size=8,
                                      stop_at_newline=False)
     assert [a["output"] for a in answers] == expected
     assert [a["task"] for a in answers] == ["summarize", "summarize"]
@@ -283,7 +297,7 @@ def test_default_model_mixed_batch_with_prefix_cache_equals_alone():
     adapted = apply_method(loaded, MethodConfig(method="prompt", num_prompts=8), TASKS).eval()
     examples = examples_for(loaded.tokenizer, adapted, n=1)
     kw = dict(pad_id=loaded.tokenizer.pad_token_id, stops=frozenset({loaded.tokenizer.eos_token_id}),
-              max_new_tokens=6, device=CPU, prefix=PrefixCache(adapted, CPU))
+              max_new_tokens=6, prefix=PrefixCache(adapted))
     together = greedy_batch(adapted, examples, **kw)
     assert together == [greedy_batch(adapted, [e], **kw)[0] for e in examples]
     assert together == greedy_batch(adapted, examples, **{**kw, "prefix": None})

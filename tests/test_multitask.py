@@ -96,8 +96,8 @@ def test_mixed_batch_greedy_tokens_and_step_logits_equal_alone(multi, cached):
     tokenizer, adapted = multi
     examples = mixed_examples(tokenizer, adapted, per_task=1)
     stops = frozenset({tokenizer.eos_token_id})
-    prefix = PrefixCache(adapted, torch.device("cpu")) if cached else None
-    kw = dict(stops=stops, max_new_tokens=5, device=torch.device("cpu"), prefix=prefix)
+    prefix = PrefixCache(adapted) if cached else None
+    kw = dict(stops=stops, max_new_tokens=5, prefix=prefix)
     batch = collate(examples, tokenizer.pad_token_id, left=True, prompt_only=True)
     together = list(decode_steps(adapted, batch, **kw))
     tokens = greedy_batch(adapted, examples, pad_id=tokenizer.pad_token_id, **kw)

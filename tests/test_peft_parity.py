@@ -24,10 +24,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from peftlab.adapters import CONFIG, WEIGHTS, save_adapter
 from peftlab.config import MethodConfig
 from peftlab.errors import UsageError
-from peftlab.methods import apply_method
+from peftlab.methods import apply_method, save_adapter
+from peftlab.methods.peft_format import CONFIG, WEIGHTS
 from peftlab.models import load_model
 from peftlab.runs import load_adapter_dir
 

@@ -8,24 +8,30 @@
 
 The loss runs the LM head only on positions that carry a target (next-token prediction), which saves
 the vocabulary projection on every prompt and pad token.
+
+The model's device and precision are read from its weights, never passed alongside it, and
+`autocast()` is the one precision context every forward runs in: a caller cannot run a bf16 model
+without it by forgetting an argument.
 """
 
 from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, ContextManager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from typing import TYPE_CHECKING
-
 from .data.collate import IGNORE, Batch
 
 if TYPE_CHECKING:
+    from .methods.base import Method
     from .methods.prompt_tuning import SoftPrompts
 
 
 class AdaptedLM(nn.Module):
-    def __init__(self, model: nn.Module, method: str, tasks: list[str], prompts: SoftPrompts | None = None,
+    def __init__(self, model: nn.Module, method: Method, tasks: list[str], prompts: SoftPrompts | None = None,
                  trainable_modules: list[nn.Module] | None = None):
         super().__init__()
         self.model = model
@@ -33,6 +39,26 @@ class AdaptedLM(nn.Module):
         self.tasks = list(tasks)
         self.prompts = prompts
         self._trainable_modules = trainable_modules or []
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.get_input_embeddings().weight.device
+
+    @property
+    def precision(self) -> str:
+        """"bf16" when the frozen weights are stored in bf16, else "fp32" (what `load_model` was asked for)."""
+        return "bf16" if self.model.get_input_embeddings().weight.dtype == torch.bfloat16 else "fp32"
+
+    def autocast(self) -> ContextManager:
+        """bf16: frozen weights are stored in bf16 and matmuls run in bf16; fp32 trainable parameters are
+        cast per op, and their gradients and optimizer state stay fp32. fp32: nothing changes."""
+        if self.precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def generating(self) -> ContextManager:
+        """What the method sets up while this model generates (frozen weights are never changed)."""
+        return self.method.generating(self)
 
     @property
     def num_virtual(self) -> int:

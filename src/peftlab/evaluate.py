@@ -27,15 +27,14 @@ from .adapted import AdaptedLM
 from .config import RunConfig
 from .data.collate import Example
 from .errors import UsageError
-from .runtime import autocast, length_sorted_batches, make_batch
+from .pipeline import length_sorted_batches, make_batch
 
 SPLITS = ("train", "val", "test")
 SAMPLES = "samples.jsonl"
 
 
 @torch.no_grad()
-def split_loss(adapted: AdaptedLM, examples: list[Example], *, batch_size: int, pad_id: int,
-               device: torch.device, precision: str) -> dict:
+def split_loss(adapted: AdaptedLM, examples: list[Example], *, batch_size: int, pad_id: int) -> dict:
     """{"loss": mean over all target tokens, "per_task": {task: mean}, "tokens": count}."""
     was_training = adapted.training
     adapted.eval()
@@ -43,8 +42,8 @@ def split_loss(adapted: AdaptedLM, examples: list[Example], *, batch_size: int, 
     sums = torch.zeros(n_tasks, dtype=torch.float64)
     counts = torch.zeros(n_tasks, dtype=torch.float64)
     for indices in length_sorted_batches(examples, batch_size):
-        batch = make_batch(examples, indices, pad_id, device)
-        with autocast(device, precision):
+        batch = make_batch(examples, indices, pad_id, adapted.device)
+        with adapted.autocast():
             losses, rows, _ = adapted.loss_terms(batch)
         tasks = batch.task_ids[rows].cpu()
         sums.index_add_(0, tasks, losses.double().cpu())
@@ -96,8 +95,7 @@ def all_losses(p) -> tuple[dict, dict]:
     """({split: loss}, {split: {task: loss}}) of `p.adapted` as it is now, on every split."""
     losses, per_task = {}, {}
     for split in SPLITS:
-        out = split_loss(p.adapted, p.examples[split], batch_size=p.cfg.train.batch_size, pad_id=p.pad_id,
-                         device=p.device, precision=p.cfg.model.precision)
+        out = split_loss(p.adapted, p.examples[split], batch_size=p.cfg.train.batch_size, pad_id=p.pad_id)
         losses[split], per_task[split] = out["loss"], out["per_task"]
     return losses, per_task
 
@@ -120,8 +118,7 @@ def split_quality(p, opts: EvalOptions) -> tuple[dict, dict, list[str]]:
             continue
         texts = generate_for_rows(p.adapted, p.loaded.tokenizer, [rows[i] for i in index],
                                   max_length=p.cfg.data.max_length, max_new_tokens=opts.tokens_for(task),
-                                  batch_size=p.cfg.train.batch_size, device=p.device,
-                                  precision=p.cfg.model.precision, num_beams=opts.num_beams)
+                                  batch_size=p.cfg.train.batch_size, num_beams=opts.num_beams)
         for i, text in zip(index, texts):
             generations[i] = text
         per_task[task] = spec.score(texts, [rows[i][spec.target_field] for i in index])
@@ -188,7 +185,8 @@ def target_for_run(run_dir: str | Path, apply_flags: Callable[[RunConfig], RunCo
 def target_for_adapter(adapter: str | Path, cfg: RunConfig, task_given: bool, out: str | None) -> EvalTarget:
     """Any PEFT adapter directory (or a peftlab last-layer one) on `cfg.model`: its method settings come
     from its config; the tasks are the ones it serves (one, or one sub-directory each)."""
-    from .runs import adapter_tasks, method_config_for
+    from .methods import method_config_for
+    from .runs import adapter_tasks
 
     tasks, dirs = adapter_tasks(Path(adapter), cfg.data.task if task_given else None)
     if task_given and set(cfg.data.tasks) != set(tasks):
@@ -238,11 +236,11 @@ def _score_base(cfg: RunConfig, opts: EvalOptions) -> tuple[dict, list[dict]]:
 
 def _score_adapter(cfg: RunConfig, adapter: Path, opts: EvalOptions) -> tuple[dict, list[dict]]:
     """The adapter's figures (loss, quality, eval_time_s, ...) and its samples."""
-    from .adapters import load_into
+    from .methods import load_adapter
     from .pipeline import prepare
 
     p = prepare(cfg)
-    load_into(p.adapted, adapter)
+    load_adapter(p.adapted, adapter)
     figures, generations = score(p, opts)
     samples = _samples(p.rows[opts.split], opts.split, generations, "generation")
     return figures | {"eval": _eval_record(p, opts)}, samples

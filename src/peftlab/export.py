@@ -1,10 +1,9 @@
 """`peftlab export --merged`: a standalone HuggingFace model with the adapter folded into its weights.
 
-- LoRA: every `LoRALayer` is merged (`W += alpha/r * B A`, transposed for GPT-2's Conv1D) and replaced
-  by the layer it wrapped, so the saved keys are the base model's plain names.
-- last-layer: the trained block is already in place; the model is saved as it stands.
-- prompt tuning cannot be merged: a soft prompt is an input, not a weight change. Serve the PEFT
-  adapter directory (`RUN/adapter`) with `PeftModel.from_pretrained` instead.
+Each method merges itself (`Method.merged`): LoRA folds `alpha/r * B A` into W and unwraps its layers,
+so the saved keys are the base model's plain names; last-layer saves the model as it stands; prompt
+tuning cannot be merged (a soft prompt is an input, not a weight change), which is refused in one line
+before any model loads — serve its PEFT adapter directory with `PeftModel.from_pretrained` instead.
 
 The source is a run directory or any PEFT adapter plus its base model (the same loader eval and
 generate use). The model is merged in fp32 on the CPU and written with `save_pretrained` (safetensors)
@@ -25,6 +24,7 @@ from pathlib import Path
 from torch import nn
 
 from .errors import UsageError
+from .methods import adapter_method, get_method
 
 
 def export_merged(out: str | Path, *, run: str | Path | None = None, adapter: str | Path | None = None,
@@ -50,15 +50,13 @@ def export_merged(out: str | Path, *, run: str | Path | None = None, adapter: st
     saved_precision = resolve_precision(precision, torch.device("cpu"), warn=None)
 
     if run is not None:
-        method = runs.read_run_config(run).method.method
+        method = get_method(runs.read_run_config(run).method.method)
         adapter_path = runs.adapter_dir(run)
     else:
         adapter_path = source
         _, dirs = runs.adapter_tasks(source, None)
-        method = runs.method_config_for(dirs[0]).method
-    if method == "prompt":
-        raise UsageError(f"prompt tuning cannot be merged into the weights (a soft prompt is an input, not a weight "
-                         f"change): serve the PEFT adapter {adapter_path} with PeftModel.from_pretrained instead")
+        method, _ = adapter_method(dirs[0])
+    method.check_mergeable(adapter_path)
 
     if run is not None:
         _, loaded, adapted = runs.load_run(run, device="cpu", precision="fp32")
@@ -67,28 +65,13 @@ def export_merged(out: str | Path, *, run: str | Path | None = None, adapter: st
                                                 trust_remote_code=trust_remote_code)
     merged = merge_into_base(adapted).to(torch.bfloat16 if saved_precision == "bf16" else torch.float32)
     _write_dir(out, overwrite, lambda tmp: _save(merged, loaded.tokenizer, tmp))
-    return {"out": str(out), "method": method, "model": loaded.label, "source": str(source),
+    return {"out": str(out), "method": method.name, "model": loaded.label, "source": str(source),
             "precision": saved_precision, "files": sorted(p.name for p in out.iterdir())}
 
 
 def merge_into_base(adapted) -> nn.Module:
     """The plain transformers model of `adapted` with its trained part folded in (consumes `adapted`)."""
-    from .methods import lora
-
-    model = adapted.model
-    if adapted.method == "prompt":
-        raise UsageError("prompt tuning cannot be merged into the weights: serve its PEFT adapter instead")
-    if adapted.method == "lora":
-        tied = model.get_input_embeddings().weight
-        layers = lora.lora_layers(model)
-        for name, layer in layers:  # all checked before anything is merged
-            if layer.base_layer.weight is tied:
-                raise UsageError(f"LoRA on {name} shares its weight with the input embeddings (tied): merging would "
-                                 "change both; serve the PEFT adapter instead")
-        for name, layer in layers:
-            layer.merge()
-            parent_name, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent_name) if parent_name else model, child, layer.base_layer)
+    model = adapted.method.merged(adapted)
     model.requires_grad_(False)
     return model.eval()
 

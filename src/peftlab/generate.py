@@ -2,7 +2,9 @@
 
 Rows are left-padded; positions come from the attention mask, so a row's tokens do not depend on its
 batch. Decoding stops per row at EOS or at a token that starts a new line (every task's target is one
-line); LoRA layers are merged for the duration (no extra matmuls) and unmerged afterwards.
+line). The method prepares itself for the duration (`AdaptedLM.generating`: LoRA computes with merged
+copies of its target weights, so no extra matmuls per token) and never changes a frozen weight. Device
+and precision are the model's own (`AdaptedLM.device`, `AdaptedLM.autocast`).
 
 Prefix caching (prompt runs): a soft prompt sits at positions 0..n-1 of every row, before any
 padding, and attends only to itself, so its keys/values depend on the task alone. `PrefixCache`
@@ -12,7 +14,6 @@ its own tokens. It is an option of the one decoding loop (`decode_steps`), not a
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from collections.abc import Callable, Iterator
 from functools import lru_cache
@@ -22,21 +23,6 @@ import torch
 from .adapted import AdaptedLM
 from .data.collate import Batch, Example, collate, encode
 from .data.tasks import get_task
-from .methods import lora
-from .runtime import autocast
-
-
-@contextlib.contextmanager
-def merged_lora(adapted: AdaptedLM):
-    """LoRA folded into the frozen weights while inside; restored on exit."""
-    if adapted.method != "lora":
-        yield
-        return
-    lora.merge(adapted.model)
-    try:
-        yield
-    finally:
-        lora.unmerge(adapted.model)
 
 
 @lru_cache(maxsize=8)
@@ -53,13 +39,13 @@ class PrefixCache:
     """Every task's soft-prompt keys/values, from one forward of the n virtual tokens alone (positions
     0..n-1). Valid for the prompt weights it was built from: build a new one after training moves them."""
 
-    def __init__(self, adapted: AdaptedLM, device: torch.device, precision: str = "fp32"):
+    def __init__(self, adapted: AdaptedLM):
         if adapted.prompts is None:
             raise ValueError("a prefix cache needs a prompt-tuning model: other methods have no shared prefix")
         weight = adapted.prompts.weight.to(adapted.model.get_input_embeddings().weight.dtype)  # (K, n, d)
         self.length = weight.shape[1]
-        positions = torch.arange(self.length, device=device).expand(weight.shape[0], -1)
-        with torch.no_grad(), autocast(device, precision):
+        positions = torch.arange(self.length, device=adapted.device).expand(weight.shape[0], -1)
+        with torch.no_grad(), adapted.autocast():
             cache = adapted.model.base_model(inputs_embeds=weight, position_ids=positions, use_cache=True).past_key_values
         self.layers = [(layer.keys, layer.values) for layer in cache.layers]  # each (K, heads, n, head_dim)
         self.config = adapted.model.config
@@ -73,11 +59,10 @@ class PrefixCache:
 
 @torch.no_grad()
 def decode_steps(adapted: AdaptedLM, batch: Batch, *, stops: frozenset[int], max_new_tokens: int,
-                 device: torch.device, precision: str = "fp32",
                  prefix: PrefixCache | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """The decoding loop: per step (next ids (B,), their logits (B, V) fp32, rows still live (B,) — a row
     is live while it has not produced a stop token). One forward per step for the whole batch."""
-    body, head = adapted.model.base_model, adapted.model.get_output_embeddings()
+    body, head, device = adapted.model.base_model, adapted.model.get_output_embeddings(), adapted.device
     embeds, mask, positions = adapted.embed(batch.input_ids, batch.attention_mask, batch.task_ids)
     past = None
     if prefix is not None:  # the prompt's keys/values are already known: feed only the tokens after it
@@ -86,7 +71,7 @@ def decode_steps(adapted: AdaptedLM, batch: Batch, *, stops: frozenset[int], max
     done = torch.zeros(len(batch.input_ids), dtype=torch.bool, device=device)
     stop_tensor = torch.tensor(sorted(stops), dtype=torch.long, device=device)
     for _ in range(max_new_tokens):
-        with autocast(device, precision):
+        with adapted.autocast():
             out = body(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
                        past_key_values=past, use_cache=True)
             logits = head(out.last_hidden_state[:, -1]).float()  # (B, V)
@@ -102,14 +87,13 @@ def decode_steps(adapted: AdaptedLM, batch: Batch, *, stops: frozenset[int], max
 
 
 def greedy_batch(adapted: AdaptedLM, examples: list[Example], *, pad_id: int, stops: frozenset[int],
-                 max_new_tokens: int, device: torch.device, precision: str = "fp32", prefix: PrefixCache | None = None,
+                 max_new_tokens: int, prefix: PrefixCache | None = None,
                  on_token: Callable[[list[list[int]]], None] | None = None) -> list[list[int]]:
     """New token ids per example (stop token excluded), decoding the prompt part of each example;
     `on_token(ids_so_far)` after every step lets a caller stream."""
-    batch = collate(examples, pad_id, left=True, prompt_only=True).to(device)
+    batch = collate(examples, pad_id, left=True, prompt_only=True).to(adapted.device)
     out_ids: list[list[int]] = [[] for _ in examples]
-    for next_ids, _, live in decode_steps(adapted, batch, stops=stops, max_new_tokens=max_new_tokens, device=device,
-                                          precision=precision, prefix=prefix):
+    for next_ids, _, live in decode_steps(adapted, batch, stops=stops, max_new_tokens=max_new_tokens, prefix=prefix):
         for i in torch.nonzero(live).flatten().tolist():
             out_ids[i].append(int(next_ids[i]))
         if on_token is not None:
@@ -119,40 +103,38 @@ def greedy_batch(adapted: AdaptedLM, examples: list[Example], *, pad_id: int, st
 
 @torch.no_grad()
 def beam_batch(adapted: AdaptedLM, examples: list[Example], *, pad_id: int, stops: frozenset[int],
-               max_new_tokens: int, num_beams: int, device: torch.device, precision: str = "fp32") -> list[list[int]]:
+               max_new_tokens: int, num_beams: int) -> list[list[int]]:
     """Beam search (transformers' own, with its KV cache) from the same soft-prompted embeddings and
     mask as greedy; a beam ends at a stop token, which is excluded from the returned ids."""
     from transformers import GenerationConfig
 
-    batch = collate(examples, pad_id, left=True, prompt_only=True).to(device)
+    batch = collate(examples, pad_id, left=True, prompt_only=True).to(adapted.device)
     embeds, mask, _ = adapted.embed(batch.input_ids, batch.attention_mask, batch.task_ids)
     config = GenerationConfig(max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False,
                               eos_token_id=sorted(stops), pad_token_id=pad_id)
-    with autocast(device, precision):
+    with adapted.autocast():
         out = adapted.model.generate(inputs_embeds=embeds, attention_mask=mask, generation_config=config)
     return [[t for t in itertools.takewhile(lambda t: t not in stops, row)] for row in out.tolist()]
 
 
-def prefix_cache_for(adapted: AdaptedLM, device: torch.device, precision: str, enabled: bool = True) -> PrefixCache | None:
+def prefix_cache_for(adapted: AdaptedLM, enabled: bool = True) -> PrefixCache | None:
     """The prefix cache where the method has a shared prefix (prompt tuning), else None (plain path)."""
-    return PrefixCache(adapted, device, precision) if enabled and adapted.prompts is not None else None
+    return PrefixCache(adapted) if enabled and adapted.prompts is not None else None
 
 
 def generate_for_rows(adapted: AdaptedLM, tokenizer, rows: list[dict[str, str]], *, max_length: int,
-                      max_new_tokens: int, batch_size: int, device: torch.device, precision: str = "fp32",
-                      prefix_cache: bool = True, num_beams: int = 1) -> list[str]:
+                      max_new_tokens: int, batch_size: int, prefix_cache: bool = True,
+                      num_beams: int = 1) -> list[str]:
     """One generation per row (rows carry their "task"; tasks may mix within a batch), in row order."""
     examples = [encode(r, get_task(r["task"]), tokenizer, max_length=max_length, num_virtual=adapted.num_virtual,
                        task_id=adapted.tasks.index(r["task"])) for r in rows]
     return generate_for_examples(adapted, tokenizer, examples, max_new_tokens=max_new_tokens,
-                                 batch_size=batch_size, device=device, precision=precision, prefix_cache=prefix_cache,
-                                 num_beams=num_beams,
+                                 batch_size=batch_size, prefix_cache=prefix_cache, num_beams=num_beams,
                                  stop_at_newline=all(get_task(r["task"]).stop_at_newline for r in rows))
 
 
 def generate_for_examples(adapted: AdaptedLM, tokenizer, examples: list[Example], *, max_new_tokens: int,
-                          batch_size: int, device: torch.device, precision: str = "fp32",
-                          stop_at_newline: bool = True, prefix_cache: bool = True,
+                          batch_size: int, stop_at_newline: bool = True, prefix_cache: bool = True,
                           on_token: Callable[[list[list[int]]], None] | None = None, num_beams: int = 1) -> list[str]:
     """Decoded generations in example order. Batches are cut from a length-sorted order (less padding)
     and may mix tasks; prompt runs reuse one `PrefixCache` for every batch unless `prefix_cache=False`.
@@ -162,17 +144,16 @@ def generate_for_examples(adapted: AdaptedLM, tokenizer, examples: list[Example]
     texts: list[str] = [""] * len(examples)
     was_training = adapted.training
     adapted.eval()
-    prefix = prefix_cache_for(adapted, device, precision, prefix_cache)
-    with merged_lora(adapted):
+    prefix = prefix_cache_for(adapted, prefix_cache)
+    with adapted.generating():
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             if num_beams > 1:
                 new = beam_batch(adapted, [examples[i] for i in chunk], pad_id=tokenizer.pad_token_id, stops=stops,
-                                 max_new_tokens=max_new_tokens, num_beams=num_beams, device=device, precision=precision)
+                                 max_new_tokens=max_new_tokens, num_beams=num_beams)
             else:
                 new = greedy_batch(adapted, [examples[i] for i in chunk], pad_id=tokenizer.pad_token_id, stops=stops,
-                                   max_new_tokens=max_new_tokens, device=device, precision=precision, prefix=prefix,
-                                   on_token=on_token)
+                                   max_new_tokens=max_new_tokens, prefix=prefix, on_token=on_token)
             for i, ids in zip(chunk, new):
                 texts[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
     adapted.train(was_training)

@@ -214,12 +214,13 @@ def random_config(arch: str):
 
 def _load_random(arch: str, seed: int, meta: bool = False) -> LoadedModel:
     """`meta=True` builds shapes without memory: `random:llama` is Llama-2-7B's config (27 GB in fp32),
-    which `peftlab params` can count but no 24 GB machine can hold."""
+    which `peftlab params` can count but no 24 GB machine can hold. transformers initialises from the
+    global (CPU) RNG, so it is seeded inside a fork: the caller's RNG state is the same afterwards."""
     from transformers import AutoModelForCausalLM
 
     config = random_config(arch)
-    torch.manual_seed(seed)
-    with torch.device("meta") if meta else contextlib.nullcontext():
+    with torch.random.fork_rng(devices=[]), torch.device("meta") if meta else contextlib.nullcontext():
+        torch.default_generator.manual_seed(seed)  # CPU only: the weights are drawn on the CPU
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     label = f"random:{arch} (random weights, untrained; embedded SmolLM2 tokenizer)"
     return LoadedModel(model, _embedded_tokenizer(), f"random:{arch}", label, f"random:{arch}", untrained=True)

@@ -13,12 +13,12 @@ import torch
 
 from .adapted import AdaptedLM
 from .config import RunConfig
-from .data.collate import Example, encode
+from .data.collate import Batch, Example, collate, encode
 from .data.sources import field_map_from_flags, load_data
 from .data.tasks import get_task
 from .errors import UsageError
 from .hardware import resolve_precision
-from .methods import apply_method
+from .methods import BASE, get_method
 from .models import LoadedModel, load_model, resolve_device
 
 SPLITS = ("train", "val", "test")
@@ -90,10 +90,10 @@ def prepare(cfg: RunConfig, *, base_only: bool = False) -> Prepared:
     loaded = load_model(cfg.model.model, device=device, precision=cfg.model.precision,
                         trust_remote_code=cfg.model.trust_remote_code, seed=cfg.train.seed)
     _check_context(loaded, cfg.data.max_length)
-    num_virtual = cfg.method.num_prompts if cfg.method.method == "prompt" and not base_only else 0
-    examples, info["truncated"] = encode_rows(rows, cfg.data.tasks, loaded.tokenizer, cfg, num_virtual)
-    adapted = (AdaptedLM(loaded.model, "base", cfg.data.tasks) if base_only
-               else apply_method(loaded, cfg.method, cfg.data.tasks, seed=cfg.train.seed))
+    method = BASE if base_only else get_method(cfg.method.method)
+    examples, info["truncated"] = encode_rows(rows, cfg.data.tasks, loaded.tokenizer, cfg,
+                                              method.num_virtual(cfg.method))
+    adapted = method.apply(loaded, cfg.method, cfg.data.tasks, torch.Generator().manual_seed(cfg.train.seed))
     info["sizes"] = {s: len(v) for s, v in examples.items()}
     return Prepared(cfg, loaded, adapted, device, rows, examples, info, precision_requested=requested)
 
@@ -104,3 +104,13 @@ def _check_context(loaded: LoadedModel, max_length: int) -> None:
     if context and max_length > context:
         raise UsageError(f"--max-length {max_length} exceeds the model's context of {context} tokens: "
                          f"use --max-length {context} or less")
+
+
+def length_sorted_batches(examples: list[Example], batch_size: int) -> list[list[int]]:
+    """Index batches of similar length for evaluation (order does not change sums; padding shrinks)."""
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def make_batch(examples: list[Example], indices: list[int], pad_id: int, device: torch.device, **kw) -> Batch:
+    return collate([examples[i] for i in indices], pad_id, **kw).to(device)

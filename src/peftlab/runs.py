@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .adapters import load_into
-from .config import MethodConfig, RunConfig
+from .config import RunConfig
 from .errors import UsageError
+from .methods import apply_method, get_method, is_adapter_dir, load_adapter, method_config_for, recorded_task
+from .methods.peft_format import CONFIG
 
 
 def read_run_config(run_dir: str | Path) -> RunConfig:
@@ -31,7 +32,6 @@ def load_run(run_dir: str | Path, *, device: str | None = None, precision: str |
     """(config, LoadedModel, AdaptedLM with the run's trained weights) — no data is read. The config's
     precision comes back resolved for this machine (a run saved with "auto" may differ elsewhere)."""
     from .hardware import resolve_precision
-    from .methods import apply_method
     from .models import load_model, resolve_device
 
     cfg = read_run_config(run_dir)
@@ -43,7 +43,7 @@ def load_run(run_dir: str | Path, *, device: str | None = None, precision: str |
     loaded = load_model(cfg.model.model, device=resolve_device(cfg.model.device), precision=cfg.model.precision,
                         trust_remote_code=cfg.model.trust_remote_code, seed=cfg.train.seed)
     adapted = apply_method(loaded, cfg.method, cfg.data.tasks, seed=cfg.train.seed)
-    load_into(adapted, adapter_dir(run_dir))
+    load_adapter(adapted, adapter_dir(run_dir))
     adapted.eval()
     return cfg, loaded, adapted
 
@@ -51,15 +51,13 @@ def load_run(run_dir: str | Path, *, device: str | None = None, precision: str |
 def adapter_tasks(adapter: Path, task: str | None) -> tuple[list[str], list[Path]]:
     """The tasks an adapter directory serves and each one's PEFT directory: a multi-task prompt run
     keeps one sub-directory per task; a single adapter serves `task` (or the task it was trained on)."""
-    from .adapters import CONFIG, LAST_LAYER_CONFIG, trained_task
-
     adapter = Path(adapter)
-    if not (adapter / CONFIG).is_file() and not (adapter / LAST_LAYER_CONFIG).is_file():
+    if not is_adapter_dir(adapter):
         subdirs = sorted(p for p in adapter.iterdir() if (p / CONFIG).is_file()) if adapter.is_dir() else []
         if not subdirs:
             raise UsageError(f"{adapter} holds no adapter_config.json: point --adapter at a PEFT adapter directory")
         return _known_tasks([p.name for p in subdirs]), subdirs
-    chosen = task or trained_task(adapter) or "summarize"
+    chosen = task or recorded_task(adapter) or "summarize"
     return _known_tasks([chosen]), [adapter]
 
 
@@ -72,48 +70,19 @@ def _known_tasks(tasks: list[str]) -> list[str]:
     return tasks
 
 
-def method_config_for(adapter: Path) -> MethodConfig:
-    """The MethodConfig that rebuilds an adapter's modules, from its (type-checked) config."""
-    from .adapters import adapter_method, lora_settings, read_adapter_config
-
-    config = read_adapter_config(adapter)
-    method = adapter_method(config)
-    if method == "prompt":
-        from .adapters import _field
-
-        return MethodConfig(method="prompt", num_prompts=_field(config, "num_virtual_tokens", int, lo=1, hi=4096))
-    if method == "lora":
-        s = lora_settings(adapter)
-        return MethodConfig(method="lora", rank=s["rank"], alpha=s["alpha"], dropout=s["dropout"],
-                            target_modules=",".join(s["targets"]))
-    return MethodConfig(method="last-layer")
-
-
 def load_adapter_dir(adapter: str | Path, model: str, *, task: str | None = None, device: str = "auto",
                      precision: str = "fp32", trust_remote_code: bool = False):
     """(LoadedModel, AdaptedLM) for any PEFT LoRA / prompt-tuning adapter (or a peftlab last-layer one)
     on base `model` — peftlab's own runs and adapters made with PEFT alike. `precision` is a resolved
     one (fp32 or bf16): callers resolve "auto" themselves, since they also run the model."""
-    from .adapters import load_into
-    from .methods import apply_method
     from .models import load_model, resolve_device
 
     tasks, dirs = adapter_tasks(Path(adapter), task)
     method_cfg = method_config_for(dirs[0])
     loaded = load_model(model, device=resolve_device(device), precision=precision, trust_remote_code=trust_remote_code)
-    if method_cfg.method == "lora":
-        _check_targets(loaded.model, method_cfg.targets, model)
+    get_method(method_cfg.method).check_fits(loaded.model, method_cfg, model)
     adapted = apply_method(loaded, method_cfg, tasks)
-    load_into(adapted, Path(adapter))
+    load_adapter(adapted, Path(adapter))
     adapted.eval()
     return loaded, adapted
 
-
-def _check_targets(model, targets: list[str], model_name: str) -> None:
-    """At least one module an adapter targets must exist in the base model, as PEFT requires; the
-    tensor-by-tensor check in `load_lora_weights` then catches any other mismatch."""
-    from .methods.lora import matches
-
-    if not any(matches(name, targets) for name, _ in model.named_modules()):
-        raise UsageError(f"the adapter targets {', '.join(targets)}, which {model_name} does not have: "
-                         "use the base model the adapter was trained on")

@@ -232,8 +232,8 @@ def run_generate(args: argparse.Namespace) -> int:
         requests = read_requests(args.input, tasks, args.task, build)
     streamer = Streamer(tokenizer) if args.text is not None else None
     outputs = generate_for_examples(adapted, tokenizer, [r.example for r in requests],
-                                    max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, device=device,
-                                    precision=precision, stop_at_newline=not args.raw,
+                                    max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                                    stop_at_newline=not args.raw,
                                     prefix_cache=not args.no_prefix_cache, on_token=streamer)
     if streamer is not None:
         streamer.finish(outputs[0])

@@ -25,9 +25,8 @@ from .evaluate import split_loss
 from .hardware import precision_text, probe
 from .memory import PeakMemory
 from .models import count_params
-from .pipeline import Prepared, prepare
+from .pipeline import Prepared, make_batch, prepare
 from .runs import read_run_config
-from .runtime import autocast, make_batch
 
 LOG = "log.jsonl"
 
@@ -236,7 +235,7 @@ def train_step(p: Prepared, optimizer, group: list[list[int]], lr: float, state:
     tokens = sum(b.target_tokens for b in batches)
     step_sum = 0.0
     for batch in batches:
-        with autocast(p.device, p.cfg.model.precision):
+        with p.adapted.autocast():
             losses, rows, _ = p.adapted.loss_terms(batch)
         (losses.sum() / max(tokens, 1)).backward()
         _accumulate(state, batch, losses.detach(), rows)
@@ -291,8 +290,7 @@ def _after_step(p: Prepared, run: RunDir, optimizer, state: TrainState, loss: fl
 
 def end_epoch(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemory, announce) -> None:
     t = p.cfg.train
-    val = split_loss(p.adapted, p.examples["val"], batch_size=t.batch_size, pad_id=p.pad_id, device=p.device,
-                     precision=p.cfg.model.precision)
+    val = split_loss(p.adapted, p.examples["val"], batch_size=t.batch_size, pad_id=p.pad_id)
     train_loss = state.epoch_loss_sum / max(state.epoch_tokens, 1)
     per_task = {p.adapted.tasks[int(k)]: s / max(n, 1) for k, (s, n) in sorted(state.epoch_task_sums.items())}
     record = {"epoch": state.epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
@@ -313,7 +311,7 @@ def end_epoch(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: Pe
 
 
 def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_kind: str) -> dict:
-    from .adapters import save_adapter
+    from .methods import save_adapter
 
     save_adapter(p.adapted, run.path / "adapter", p.loaded.path, p.cfg.method)
     trainable, total = count_params(p.adapted)
