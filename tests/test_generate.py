@@ -20,7 +20,7 @@ from peftlab.generate import (PrefixCache, decode_steps, generate_for_examples, 
                               prefix_cache_for)
 from peftlab.methods import apply_method, lora
 from peftlab.models import load_model
-from peftlab.serve import Streamer, parse_text, request_example, resolve_task
+from peftlab.requests import Streamer, parse_text, request_example, resolve_task
 
 CPU = torch.device("cpu")
 TASKS = ["summarize", "qa", "translate"]

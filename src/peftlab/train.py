@@ -1,4 +1,4 @@
-"""The training recipe, top to bottom: prepare -> open the run directory -> fit -> save.
+"""The training recipe, top to bottom: prepare -> open the run directory (`rundir.RunDir`) -> fit -> save.
 
 Everything a resume needs is explicit in `TrainState` (epoch, micro-batch position, optimizer step,
 running sums, history, log offset) plus the optimizer moments and RNG states saved beside it. The data
@@ -8,27 +8,22 @@ learning rate is a pure function of the step — there is no scheduler object to
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 
-from .checkpoint import atomic_write_json, load_latest, write_checkpoint
+from .checkpoint import load_latest, write_checkpoint
 from .config import RunConfig
 from .errors import UsageError
-from .evaluate import split_loss
+from .loss import split_loss
 from .memory import PeakMemory
 from .models import count_params
 from .pipeline import Prepared, prepare
-from .runs import read_run_config
+from .rundir import RunDir
 from .runtime import autocast, make_batch
-
-LOG = "log.jsonl"
 
 
 @dataclass
@@ -72,65 +67,6 @@ def lr_at(step: int, total: int, cfg) -> float:
         remaining = max(total - cfg.warmup_steps, 1)
         return cfg.lr * max(0.0, 1 - (step - cfg.warmup_steps) / remaining)
     return cfg.lr
-
-
-# ------------------------------------------------------------------ run directory
-
-class RunDir:
-    """The run directory's files; never overwritten without --overwrite, continued only with --resume."""
-
-    def __init__(self, path: str | None):
-        if not path:
-            raise UsageError("no run directory: pass --out RUN")
-        self.path = Path(path)
-
-    def check(self, cfg: RunConfig) -> None:
-        if self.path.exists() and not self.path.is_dir():
-            raise UsageError(f"--out {self.path} is a file: choose a directory path")
-        has_run = self.path.is_dir() and any(self.path.iterdir())
-        if cfg.train.resume:
-            if not (self.path / "config.json").is_file():
-                raise UsageError(f"--resume but {self.path} holds no run: drop --resume to start one")
-            _check_same_config(read_run_config(self.path).to_dict(), cfg.to_dict())
-        elif has_run and not cfg.train.overwrite:
-            raise UsageError(f"{self.path} already holds a run: pass --resume to continue it or --overwrite to replace it")
-
-    def start(self, cfg: RunConfig) -> None:
-        if cfg.train.overwrite and self.path.exists():
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        if not cfg.train.resume:
-            atomic_write_json(self.path / "config.json", cfg.to_dict())
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
-
-    def log(self, record: dict) -> None:
-        with open(self.path / LOG, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def log_size(self) -> int:
-        file = self.path / LOG
-        return file.stat().st_size if file.exists() else 0
-
-    def truncate_log(self, size: int) -> None:
-        """Drop log lines written after the checkpoint we resume from: they will be written again."""
-        file = self.path / LOG
-        if file.exists():
-            with open(file, "r+b") as f:
-                f.truncate(size)
-
-
-RESUMABLE_KEYS = {("train", "resume"), ("train", "overwrite"), ("train", "epochs"), ("model", "device")}
-
-
-def _check_same_config(saved: dict, current: dict) -> None:
-    differing = [f"{section}.{key}" for section, values in current.items() for key, value in values.items()
-                 if (section, key) not in RESUMABLE_KEYS and saved.get(section, {}).get(key) != value]
-    if differing:
-        raise UsageError(f"--resume with a config that differs from the run's in {', '.join(differing)}: "
-                         "use the original flags or start a new --out")
 
 
 # ------------------------------------------------------------------ checkpoints
@@ -179,8 +115,9 @@ def restore_checkpoint(run: RunDir, p: Prepared, optimizer: torch.optim.Optimize
 # ------------------------------------------------------------------ the loop
 
 def train(cfg: RunConfig, *, announce=print) -> dict:
-    """Train one method per `cfg`; returns (and writes) the run's metrics."""
-    cfg.validate()
+    """Train one method per `cfg` (without a learning rate: the method's default, which config.json
+    records); returns (and writes) the run's metrics."""
+    cfg = cfg.with_default_lr().validate()
     run = RunDir(cfg.train.out)
     run.check(cfg)
     p = prepare(cfg)
@@ -310,7 +247,7 @@ def end_epoch(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: Pe
 def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_kind: str) -> dict:
     from .adapters import save_adapter
 
-    save_adapter(p.adapted, run.path / "adapter", p.loaded.path, p.cfg.method)
+    save_adapter(p.adapted, run.adapter, p.loaded.path, p.cfg.method)
     trainable, total = count_params(p.adapted)
     last = state.history[-1] if state.history else {}
     metrics = {
@@ -324,21 +261,8 @@ def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_k
         "train_tokens_per_s": state.seen_tokens / max(state.train_time_s, 1e-9),
         "data": p.data_info, "device": str(p.device), "precision": p.cfg.model.precision,
     }
-    merge_metrics(run.path, metrics)
+    run.merge_metrics(metrics)
     return metrics
-
-
-def merge_metrics(run_path: Path, update: dict) -> dict:
-    """metrics.json is shared by train and eval: each adds its figures, atomically."""
-    file = Path(run_path) / "metrics.json"
-    current = json.loads(file.read_text()) if file.exists() else {}
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(current.get(key), dict):
-            current[key] = current[key] | value
-        else:
-            current[key] = value
-    atomic_write_json(file, current)
-    return current
 
 
 def _check_nonempty(p: Prepared) -> None:
