@@ -114,6 +114,13 @@ def crash_at(monkeypatch, step: int) -> None:
     monkeypatch.setattr(train_mod, "_after_step", after_step)
 
 
+def train_until_crash(cfg, monkeypatch, step: int) -> None:
+    with monkeypatch.context() as m:
+        crash_at(m, step)
+        with pytest.raises(Crash):
+            train(cfg, announce=lambda *_: None)
+
+
 # ---------------------------------------------------------------------------------------------- in-process
 
 
@@ -169,10 +176,7 @@ def test_resume_before_any_checkpoint_starts_over_exactly(tmp_path, data, refere
 
 def test_corrupt_newest_checkpoint_falls_back_to_previous(tmp_path, data, reference, monkeypatch):
     cfg = lora_cfg(tmp_path, data, "run")
-    with monkeypatch.context() as m:
-        crash_at(m, 5)
-        with pytest.raises(Crash):
-            train(cfg, announce=lambda *_: None)
+    train_until_crash(cfg, monkeypatch, 5)
     newest, previous = list_checkpoints(tmp_path / "run" / "checkpoints")[:2]
     weights = newest / "trainable.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # truncated mid-file
@@ -281,10 +285,7 @@ def test_resume_may_add_epochs(tmp_path, data, reference):
 def test_a_moved_run_resumes_and_equals_uninterrupted(tmp_path, data, reference, monkeypatch):
     """A run directory carries everything a resume needs: killed in one place, moved, finished in another."""
     cfg = lora_cfg(tmp_path, data, "run")
-    with monkeypatch.context() as m:
-        crash_at(m, 3)
-        with pytest.raises(Crash):
-            train(cfg, announce=lambda *_: None)
+    train_until_crash(cfg, monkeypatch, 3)
     moved = tmp_path / "elsewhere" / "run"
     moved.parent.mkdir()
     shutil.move(tmp_path / "run", moved)

@@ -271,16 +271,17 @@ def compare(cfg: CompareConfig, announce=print) -> dict:
 def _check_from_alone(cfg: CompareConfig) -> None:
     """`--from` re-renders what exists: a setting given with it would silently do nothing."""
     ours, defaults = _leaves(dataclasses.asdict(cfg)), _leaves(dataclasses.asdict(CompareConfig()))
-    extra = sorted(k for k, v in ours.items() if v != defaults[k] and k not in ("out", "from_dir"))
+    extra = sorted(path[-1] for path, value in ours.items()
+                   if value != defaults[path] and path[-1] not in ("out", "from_dir"))
     if extra:
         raise UsageError(f"--from renders an existing comparison again: drop --{extra[0].replace('_', '-')}")
 
 
-def _leaves(nested: dict) -> dict:
-    """{"a": {"b": 1}, "c": 2} -> {"b": 1, "c": 2} (setting names are unique across sections)."""
-    flat: dict = {}
+def _leaves(nested: dict, path: tuple = ()) -> dict[tuple, object]:
+    """{"a": {"b": 1}, "c": 2} -> {("a", "b"): 1, ("c",): 2}."""
+    flat: dict[tuple, object] = {}
     for key, value in nested.items():
-        flat |= _leaves(value) if isinstance(value, dict) else {key: value}
+        flat |= _leaves(value, path + (key,)) if isinstance(value, dict) else {path + (key,): value}
     return flat
 
 

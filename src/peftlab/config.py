@@ -318,7 +318,7 @@ class ExportConfig:
     """`export --merged`: RUN's (or ADAPTER-on-MODEL's) model with the adapter folded in, written to OUT."""
 
     run: str | None = _opt(None, "a run directory (leave out with --adapter)", positional=True, metavar="RUN")
-    out: str | None = _opt(None, "the output directory", positional=True, metavar="OUT")
+    out: str | None = _opt(None, "the output directory", positional=True, nargs=None, metavar="OUT")
     merged: bool = _opt(False, "fold the adapter into the weights (required)")
     adapter: str | None = _opt(None, "a PEFT LoRA adapter directory (or a peftlab last-layer one) instead of a run")
     model: str | None = _opt(None, "with --adapter: its base model ('default', a HF id or dir, random:...)")

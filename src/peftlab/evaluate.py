@@ -1,7 +1,7 @@
 """Loss and task quality of a trained run, of any PEFT adapter, or of the base model with no adapter.
 
 - Loss: mean cross-entropy per target token on train, val and test, with training's masking
-  (`split_loss`), using the final weights in eval mode. It replaces the `loss` that training wrote
+  (`loss.split_loss`), using the final weights in eval mode. It replaces the `loss` that training wrote
   (whose train figure is a running mean over the last epoch); `history` keeps the per-epoch figures.
 - Quality: generate on one split (batched greedy decoding with a KV cache, or beam search) and score
   with `metrics.quality`: ROUGE-1/2/L for summarize, SQuAD EM/F1 for qa, BLEU/chrF for translate.
