@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_config, summarize_rows, write_jsonl
-from peftlab.cli import build_parser, config_from_args, main
-from peftlab.compare import DEFAULT_LR, parse_lr, parse_methods, to_flags
+from conftest import summarize_rows, write_jsonl
+from peftlab.cli import main
+from peftlab.compare import parse_lr, parse_methods
+from peftlab.compare_children import LabelledLines, method_stage, run_child
+from peftlab.config import DEFAULT_LR
 from peftlab.errors import UsageError
+from peftlab.rundir import read_run_config
 
 METHODS = ("prompt", "lora", "last-layer")
 
@@ -36,14 +39,10 @@ def compared(tmp_path_factory, one_thread) -> tuple[Path, list[str]]:
 
 @pytest.fixture
 def copy(compared, tmp_path, monkeypatch) -> Path:
-    """A copy of the comparison, its runs pointing at their new place (`train --resume` checks --out)."""
+    """A copy of the comparison in another place: its runs' config.json still name the old one, which
+    a resume allows (a moved run directory resumes)."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    out = Path(shutil.copytree(compared[0], tmp_path / "cmp"))
-    for config in out.glob("runs/*/config.json"):
-        raw = json.loads(config.read_text())
-        raw["train"]["out"] = str(config.parent)
-        config.write_text(json.dumps(raw))
-    return out
+    return Path(shutil.copytree(compared[0], tmp_path / "cmp"))
 
 
 def _results(out: Path) -> dict:
@@ -155,9 +154,11 @@ def test_an_existing_comparison_needs_resume_or_overwrite(copy, compared, capsys
     before = _mtimes(copy)
     assert main(["compare", *compared[1], "--out", str(copy)]) == 2
     assert "already holds a comparison: pass --resume" in capsys.readouterr().err
-    assert main(["compare", *compared[1], "--epochs", "3", "--out", str(copy), "--resume"]) == 2
+    assert main(["compare", *compared[1], "--seed", "3", "--out", str(copy), "--resume"]) == 2
     err = capsys.readouterr().err
-    assert "was made with other settings (train.epochs)" in err and err.count("\n") == 1
+    assert "was made with other settings (train.seed)" in err and err.count("\n") == 1
+    assert main(["compare", *compared[1], "--epochs", "1", "--out", str(copy), "--resume"]) == 2
+    assert "was made with other settings (train.epochs)" in capsys.readouterr().err  # epochs may grow, not shrink
     assert _mtimes(copy) == before
 
 
@@ -216,10 +217,30 @@ def test_parse_methods_and_lr():
         parse_lr("prompt=0.1,lora", list(METHODS))
 
 
-def test_to_flags_rebuilds_the_config_exactly(tmp_path):
-    cfg = make_config(tmp_path, method="lora", rank=4, alpha=8.5, max_train_samples=7, loss_on_prompt=True,
-                      max_grad_norm=1.0, target_modules="q_proj,k_proj", precision="bf16", lr=3.3e-4)
-    args = build_parser().parse_args(["train", *to_flags(cfg)])
-    assert config_from_args(args).to_dict() == cfg.to_dict()
-    assert to_flags(cfg, {"rank", "model", "loss_on_prompt"}) == ["--model=random:tiny-llama", "--loss-on-prompt",
-                                                                  "--rank=4"]
+def test_more_epochs_on_resume_continue_a_finished_method(copy):
+    """The run directory's one rule: `epochs` may grow, so a finished method has training left."""
+    cfg = read_run_config(copy / "runs" / "lora")
+    cfg.train.out = str(copy / "runs" / "lora")
+    assert method_stage(cfg, {}) == "done"
+    cfg.train.epochs = 3
+    assert method_stage(cfg, {}) == "resume"
+
+
+def test_a_child_returns_its_result_or_its_usage_error(tmp_path):
+    assert run_child("adder", sum, [1, 2, 3]) == 6
+    with pytest.raises(UsageError, match=r"^reader: .*nope is not a peftlab run"):
+        run_child("reader", read_run_config, tmp_path / "nope")
+    with pytest.raises(RuntimeError, match="the divider process exited with code 1"):
+        run_child("divider", divmod, 1, 0)
+
+
+def test_child_output_lines_carry_the_label():
+    import io
+
+    out = io.StringIO()
+    stream = LabelledLines(out, "lora")
+    stream.write("Epoch: 1 | Step")
+    stream.write(": 2\ndone\n")
+    stream.write("tail")
+    stream.flush()
+    assert out.getvalue() == "[lora] Epoch: 1 | Step: 2\n[lora] done\n[lora] tail\n"

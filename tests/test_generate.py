@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +17,7 @@ from peftlab.errors import UsageError
 from peftlab.generate import PrefixCache, decode_steps, generate_for_examples, greedy_batch, prefix_cache_for
 from peftlab.methods import apply_method, lora, save_adapter
 from peftlab.models import load_model
-from peftlab.serve import Streamer, parse_text, request_example, resolve_task
+from peftlab.requests import Streamer, parse_text, request_example, resolve_task
 
 TASKS = ["summarize", "qa", "translate"]
 

@@ -7,10 +7,12 @@ are the only log fields left out of the comparison.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,13 +25,13 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from conftest import make_config, summarize_rows, write_jsonl
-from peftlab import train as train_mod
 from peftlab.checkpoint import list_checkpoints, verify
 from peftlab.cli import main
 from peftlab.errors import UsageError
 from peftlab.pipeline import prepare
 from peftlab.train import train
 
+train_mod = importlib.import_module("peftlab.train")  # the module (`peftlab.train` is the train function)
 pytestmark = pytest.mark.usefixtures("one_thread")
 TIMING = {"time_s", "peak_memory_mb"}
 
@@ -112,6 +114,13 @@ def crash_at(monkeypatch, step: int) -> None:
     monkeypatch.setattr(train_mod, "_after_step", after_step)
 
 
+def train_until_crash(cfg, monkeypatch, step: int) -> None:
+    with monkeypatch.context() as m:
+        crash_at(m, step)
+        with pytest.raises(Crash):
+            train(cfg, announce=lambda *_: None)
+
+
 # ---------------------------------------------------------------------------------------------- in-process
 
 
@@ -167,10 +176,7 @@ def test_resume_before_any_checkpoint_starts_over_exactly(tmp_path, data, refere
 
 def test_corrupt_newest_checkpoint_falls_back_to_previous(tmp_path, data, reference, monkeypatch):
     cfg = lora_cfg(tmp_path, data, "run")
-    with monkeypatch.context() as m:
-        crash_at(m, 5)
-        with pytest.raises(Crash):
-            train(cfg, announce=lambda *_: None)
+    train_until_crash(cfg, monkeypatch, 5)
     newest, previous = list_checkpoints(tmp_path / "run" / "checkpoints")[:2]
     weights = newest / "trainable.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # truncated mid-file
@@ -274,6 +280,19 @@ def test_resume_may_add_epochs(tmp_path, data, reference):
     train(lora_cfg(tmp_path, data, "run", epochs=1), announce=lambda *_: None)
     train(lora_cfg(tmp_path, data, "run", epochs=2, resume=True), announce=lambda *_: None)
     assert_same_run(tmp_path / "run", reference())
+
+
+def test_a_moved_run_resumes_and_equals_uninterrupted(tmp_path, data, reference, monkeypatch):
+    """A run directory carries everything a resume needs: killed in one place, moved, finished in another."""
+    cfg = lora_cfg(tmp_path, data, "run")
+    train_until_crash(cfg, monkeypatch, 3)
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    shutil.move(tmp_path / "run", moved)
+    cfg.train.out, cfg.train.resume = str(moved), True
+    train(cfg, announce=lambda *_: None)
+    assert_same_run(moved, reference())
+    assert json.loads((moved / "config.json").read_text())["train"]["out"] == str(moved)
 
 
 def test_resume_without_a_run_is_an_error(tmp_path, data, capsys):

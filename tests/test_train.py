@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from peftlab.config import TrainConfig
+from peftlab.config import DEFAULT_LR, TrainConfig
 from peftlab.errors import UsageError
 from peftlab.train import epoch_order, lr_at, train
 
@@ -64,6 +64,14 @@ def test_an_existing_run_is_never_overwritten_silently(tmp_path, sum_file):
     with pytest.raises(UsageError, match="--overwrite"):
         train(make_config(tmp_path, data=str(sum_file), method="prompt"), announce=lambda _: None)
     assert (tmp_path / "run" / "metrics.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("method", ["prompt", "last-layer"])
+def test_without_lr_a_run_gets_its_methods_default_and_records_it(tmp_path, sum_file, method):
+    cfg = make_config(tmp_path, data=str(sum_file), method=method, lr=None, max_train_samples=2)
+    train(cfg, announce=lambda _: None)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["lr"] == DEFAULT_LR[method]
+    assert cfg.train.lr is None  # the caller's config is left as it was
 
 
 def test_epoch_order_is_a_pure_function_of_seed_and_epoch():

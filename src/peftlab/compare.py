@@ -1,9 +1,9 @@
 """`peftlab compare`: the study in one command — what each method costs and what it buys on a task.
 
 Every method is trained and evaluated on the same data, seed, epochs and batch size, each method in
-its own fresh process (`peftlab train`, then `peftlab eval`, run in turn by `python -m peftlab.compare`),
-so its peak memory is its own; the base model is evaluated once, also in its own process. The parent
-only collects the figures the children wrote.
+its own fresh process (`compare_children`: `train` then `evaluate`, called as functions), so its peak
+memory is its own; the base model is evaluated once, also in its own process. The parent only
+collects the figures the children wrote.
 
     DIR/runs/<method>/   an ordinary run directory: config.json, metrics.json (train + eval), samples.jsonl
     DIR/baseline/        `eval --baseline` of the base model: metrics.json, samples.jsonl
@@ -11,9 +11,10 @@ only collects the figures the children wrote.
     DIR/report.md, report.html, *.png
 
 `--resume` continues an interrupted comparison: a method whose run holds its eval figures is not
-retrained, a finished training is only evaluated, a half-trained one continues with `train --resume`.
-Every existing run is first checked against the configuration this command would give it, so figures
-made with other settings are never mixed in silently.
+retrained, a finished training is only evaluated, a half-trained one (or one given more `--epochs`)
+continues with `train --resume`. Every existing run is first checked against the configuration this
+command would give it, by the run directory's own rule (`rundir.differing_keys`: the comparison may
+have moved, epochs may grow), so figures made with other settings are never mixed in silently.
 """
 
 from __future__ import annotations
@@ -21,31 +22,21 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import METHODS, DataConfig, ModelConfig, RunConfig
+from .compare_children import baseline_child, check_run_config, method_child, method_stage, run_child
+from .config import DEFAULT_LR, METHODS, CompareConfig, RunConfig
 from .errors import UsageError
 from .evaluate import EvalOptions, eval_signature
 from .hardware import environment
+from .rundir import read_metrics
 
-# One learning rate cannot serve all three: a few soft-prompt vectors must travel far from their init,
-# LoRA's update starts at zero, and the last block is already trained, so a large step undoes it.
-# These sit in each method's usual range; `--lr` overrides them and results.json records what ran.
-DEFAULT_LR = {"prompt": 3e-2, "lora": 1e-3, "last-layer": 1e-4}
 RESULTS = "results.json"
 OWN_ENTRIES = ("runs", "baseline", RESULTS, "report.md", "report.html",
                "loss.png", "memory.png", "time.png", "params.png", "quality.png")
-# Settings that may differ between an existing run and this command without changing its figures' meaning.
-FREE_KEYS = {("train", "out"), ("train", "resume"), ("train", "overwrite"), ("model", "device")}
-# The flags `eval --baseline` takes from the shared config: model, data, batch size and the split seed.
-EVAL_FIELDS = ({f.name for f in dataclasses.fields(ModelConfig)} | {f.name for f in dataclasses.fields(DataConfig)}
-               | {"batch_size", "seed"})
 
 
 @dataclass
@@ -60,6 +51,15 @@ class CompareSpec:
     resume: bool = False
     overwrite: bool = False
 
+    @classmethod
+    def from_config(cls, cfg: CompareConfig) -> "CompareSpec":
+        if not cfg.out:
+            raise UsageError("no comparison directory: pass --out DIR (or --from DIR to render one again)")
+        methods = parse_methods(cfg.methods)
+        return cls(copy.deepcopy(cfg.run), methods, parse_lr(cfg.lr, methods), Path(cfg.out).resolve(),
+                   EvalOptions(**dataclasses.asdict(cfg.quality)), resume=bool(cfg.run.train.resume),
+                   overwrite=bool(cfg.run.train.overwrite))
+
     def run_config(self, method: str) -> RunConfig:
         """The exact config of one method's run: the shared one plus method, learning rate and directory."""
         cfg = copy.deepcopy(self.base)
@@ -67,6 +67,12 @@ class CompareSpec:
         cfg.train.lr = self.lrs[method]
         cfg.train.out = str(self.out / "runs" / method)
         cfg.train.resume = cfg.train.overwrite = False
+        return cfg
+
+    def baseline_config(self) -> RunConfig:
+        """The base model's evaluation: the shared model and data, batch size and split seed."""
+        cfg = RunConfig(model=copy.deepcopy(self.base.model), data=copy.deepcopy(self.base.data))
+        cfg.train.batch_size, cfg.train.seed = self.base.train.batch_size, self.base.train.seed
         return cfg
 
     def validate(self) -> "CompareSpec":
@@ -120,21 +126,6 @@ def _lr_value(text: str) -> float:
     return value
 
 
-def to_flags(cfg: RunConfig, names: set[str] | None = None) -> list[str]:
-    """The CLI flags that rebuild `cfg` from the defaults (every field that differs from its default),
-    limited to `names` when given — how a child process gets exactly the parent's settings."""
-    flags: list[str] = []
-    defaults = RunConfig()
-    for section in ("model", "data", "method", "train"):
-        for f in dataclasses.fields(getattr(cfg, section)):
-            value = getattr(getattr(cfg, section), f.name)
-            if (names is not None and f.name not in names) or value == getattr(getattr(defaults, section), f.name):
-                continue
-            flag = "--" + f.name.replace("_", "-")  # --flag=value: a value may start with "-"
-            flags.append(flag if value is True else f"{flag}={repr(value) if isinstance(value, float) else value}")
-    return flags
-
-
 # ------------------------------------------------------------------ the comparison directory
 
 def check_dir(spec: CompareSpec) -> None:
@@ -150,20 +141,7 @@ def check_dir(spec: CompareSpec) -> None:
         raise UsageError(f"{out} already holds a comparison: pass --resume to continue it or --overwrite to replace it")
     if spec.resume:
         for method in spec.methods:
-            _check_run_config(out / "runs" / method, spec.run_config(method))
-
-
-def _check_run_config(run_dir: Path, expected: RunConfig) -> None:
-    from .runs import read_run_config
-
-    if not (run_dir / "config.json").is_file():
-        return
-    saved, wanted = read_run_config(run_dir).to_dict(), expected.to_dict()
-    differing = [f"{s}.{k}" for s, values in wanted.items() for k, v in values.items()
-                 if (s, k) not in FREE_KEYS and saved.get(s, {}).get(k) != v]
-    if differing:
-        raise UsageError(f"{run_dir} was made with other settings ({', '.join(differing)}): rerun with the original "
-                         "flags, or use --overwrite or a new --out")
+            check_run_config(out / "runs" / method, spec.run_config(method))
 
 
 def clear_dir(out: Path) -> None:
@@ -175,90 +153,13 @@ def clear_dir(out: Path) -> None:
             path.unlink()
 
 
-def read_metrics(path: Path) -> dict:
-    file = path / "metrics.json"
-    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
-
-
-def method_stage(run_dir: Path, expected: dict) -> str:
-    """What a method still needs: 'done', 'eval' (trained), 'resume' (half-trained) or 'train'."""
-    metrics = read_metrics(run_dir)
-    if "trainable_params" in metrics and (run_dir / "adapter").is_dir():
-        return "done" if _evaluated(metrics, expected) else "eval"
-    return "resume" if (run_dir / "config.json").is_file() else "train"
-
-
-def _evaluated(metrics: dict, expected: dict) -> bool:
-    """Eval figures present and made with the expected settings (device aside)."""
-    recorded = metrics.get("eval") or {}
-    return ("quality" in metrics and "test" in (metrics.get("loss") or {})
-            and all(recorded.get(k) == v for k, v in expected.items()))
-
-
-# ------------------------------------------------------------------ children
-
-AND = "::"  # separates the peftlab commands one child runs in turn
-
-
-def run_child(commands: list[list[str]], label: str) -> None:
-    """Run peftlab commands in turn in one fresh interpreter (`python -m peftlab.compare`), echoing its
-    output prefixed with `label`. A child's usage error becomes ours (one line); any other failure
-    stops the comparison, which `--resume` then continues."""
-    argv = [sys.executable, "-m", "peftlab.compare"]
-    for command in commands:
-        argv += [*command, AND]
-    env = os.environ | {"PYTHONUNBUFFERED": "1"}
-    error = None
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as child:
-        for line in child.stdout:
-            if line.startswith("peftlab: error: "):
-                error = line.removeprefix("peftlab: error: ").strip()
-            else:
-                print(f"[{label}] {line}", end="", flush=True)
-    if child.returncode == 2 and error:
-        raise UsageError(f"{label}: {error}")
-    if child.returncode != 0:
-        raise RuntimeError(f"the {label} process exited with code {child.returncode} (its output is above): "
-                           "fix the cause and rerun with --resume")
-
-
-def child_main(argv: list[str]) -> int:
-    """The child: each `AND`-separated peftlab command through the ordinary CLI, stopping at a failure."""
-    from .cli import main
-
-    command: list[str] = []
-    for arg in [*argv, AND]:
-        if arg != AND:
-            command.append(arg)
-            continue
-        code = main(command) if command else 0
-        if code:
-            return code
-        command = []
-    return 0
-
-
-def eval_flags(opts: EvalOptions) -> list[str]:
-    flags = ["--split", opts.split, "--num-beams", str(opts.num_beams)]
-    return flags + (["--max-new-tokens", str(opts.max_new_tokens)] if opts.max_new_tokens else [])
-
-
 def run_method(spec: CompareSpec, method: str, announce=print) -> None:
-    """Train (or resume) and evaluate one method as far as it still needs, in one fresh process: its
-    peak memory is measured during training, so the evaluation after it cannot inflate it."""
+    """Train (or resume) and evaluate one method as far as it still needs, in one fresh process."""
     cfg = spec.run_config(method)
-    run_dir = Path(cfg.train.out)
-    stage = method_stage(run_dir, eval_signature(cfg, spec.opts))
+    stage = method_stage(cfg, eval_signature(cfg, spec.opts))
     announce(f"peftlab compare: {method} (lr {cfg.train.lr:g}) — {_STAGE_TEXT[stage]}")
-    if stage == "done":
-        return
-    commands = []
-    if stage in ("train", "resume"):
-        extra = ["--resume"] if stage == "resume" else (["--overwrite"] if run_dir.exists() else [])
-        commands.append(["train", *to_flags(cfg), *extra])
-    device = ["--device", cfg.model.device] if cfg.model.device != "auto" else []
-    commands.append(["eval", str(run_dir), *device, *eval_flags(spec.opts)])
-    run_child(commands, method)
+    if stage != "done":
+        run_child(method, method_child, cfg, stage, spec.opts)
 
 
 _STAGE_TEXT = {"done": "already trained and evaluated, kept", "eval": "already trained, evaluating",
@@ -274,8 +175,7 @@ def run_baseline(spec: CompareSpec, announce=print) -> None:
         announce("peftlab compare: base model — already evaluated, kept")
         return
     announce("peftlab compare: base model — evaluating (no adapter)")
-    run_child([["eval", "--baseline", "--out", str(out), *to_flags(spec.base, EVAL_FIELDS), *eval_flags(spec.opts)]],
-              "base model")
+    run_child("base model", baseline_child, spec.baseline_config(), out, spec.opts)
 
 
 # ------------------------------------------------------------------ results
@@ -331,6 +231,32 @@ def config_record(spec: CompareSpec) -> dict:
 
 
 # ------------------------------------------------------------------ the command
+
+def compare(cfg: CompareConfig, announce=print) -> dict:
+    """The `compare` command: run the comparison `cfg` describes (or, with `from_dir`, render one again);
+    returns results.json's content."""
+    if cfg.from_dir:
+        _check_from_alone(cfg)
+        return rerender(cfg.from_dir, cfg.out, announce)
+    return run_compare(CompareSpec.from_config(cfg), announce)
+
+
+def _check_from_alone(cfg: CompareConfig) -> None:
+    """`--from` re-renders what exists: a setting given with it would silently do nothing."""
+    ours, defaults = _leaves(dataclasses.asdict(cfg)), _leaves(dataclasses.asdict(CompareConfig()))
+    extra = sorted(path[-1] for path, value in ours.items()
+                   if value != defaults[path] and path[-1] not in ("out", "from_dir"))
+    if extra:
+        raise UsageError(f"--from renders an existing comparison again: drop --{extra[0].replace('_', '-')}")
+
+
+def _leaves(nested: dict, path: tuple = ()) -> dict[tuple, object]:
+    """{"a": {"b": 1}, "c": 2} -> {("a", "b"): 1, ("c",): 2}."""
+    flat: dict[tuple, object] = {}
+    for key, value in nested.items():
+        flat |= _leaves(value, path + (key,)) if isinstance(value, dict) else {path + (key,): value}
+    return flat
+
 
 def run_compare(spec: CompareSpec, announce=print) -> dict:
     """Train and evaluate every method, evaluate the base model, write results.json and the report."""
@@ -391,6 +317,3 @@ def summary(results: dict, elapsed_s: float, paths: dict[str, Path]) -> str:
 def _num(value, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
-
-if __name__ == "__main__":
-    sys.exit(child_main(sys.argv[1:]))

@@ -1,21 +1,32 @@
-"""Every knob of a run, in four dataclasses — the single source for CLI flags, `config.json` and the API.
+"""Every knob of every command, in dataclasses — the single source for CLI flags, `config.json` and the API.
 
-A field's `metadata["help"]` becomes its `--flag` help; `validate()` turns out-of-range values into a
-one-line `UsageError`. `RunConfig.to_dict()` is what a run directory records, and `from_dict` is
-how `--resume` and `compare --from` read it back.
+A run (`train`) is four sections in `RunConfig`; the other commands have `EvalConfig`,
+`GenerateConfig`, `CompareConfig` and `ExportConfig`. A field's `metadata["help"]` becomes its
+`--flag` help (`metadata["flag"]`, `"positional"`, `"metavar"`, `"choices"` shape the flag);
+`validate()` turns out-of-range values into a one-line `UsageError`. `RunConfig.to_dict()` is what a
+run directory records, and `from_dict` is how `--resume` and `compare --from` read it back.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
 
 METHODS = ("prompt", "lora", "last-layer")
 PRECISIONS = ("auto", "fp32", "bf16")
+SPLITS = ("train", "val", "test")
+BATCH_SIZE = 8  # examples (or requests) per forward, for every command that batches
+
+# One learning rate cannot serve all three: a few soft-prompt vectors must travel far from their init,
+# LoRA's update starts at zero, and the last block is already trained, so a large step undoes it.
+# These sit in each method's usual range; `train` and `compare` use them when no `--lr` is given.
+DEFAULT_LR = {"prompt": 3e-2, "lora": 1e-3, "last-layer": 1e-4}
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -118,9 +129,10 @@ class MethodConfig:
 class TrainConfig:
     out: str | None = _opt(None, "run directory (config.json, log.jsonl, metrics.json, adapter/, checkpoints/)")
     epochs: int = _opt(1, "passes over the training set")
-    batch_size: int = _opt(8, "examples per micro-batch")
+    batch_size: int = _opt(BATCH_SIZE, "examples per micro-batch")
     grad_accum: int = _opt(1, "micro-batches per optimizer step")
-    lr: float = _opt(5e-5, "AdamW learning rate")
+    lr: float | None = _opt(None, "AdamW learning rate (default: the method's, "
+                            + ", ".join(f"{m} {lr:g}" for m, lr in DEFAULT_LR.items()) + "; config.json records it)")
     weight_decay: float = _opt(0.0, "AdamW weight decay")
     warmup_steps: int = _opt(0, "linear warmup over this many optimizer steps")
     decay: str = _opt("none", "learning-rate decay after warmup: none or linear (to 0 at the last step)",
@@ -137,7 +149,7 @@ class TrainConfig:
     def validate(self) -> None:
         for flag in ("epochs", "batch_size", "grad_accum", "log_every", "save_interval", "keep_checkpoints"):
             _positive("--" + flag.replace("_", "-"), getattr(self, flag))
-        if not 0 < self.lr < math.inf:
+        if self.lr is not None and not 0 < self.lr < math.inf:
             raise UsageError(f"--lr must be a finite number > 0, got {self.lr}")
         if self.warmup_steps < 0:
             raise UsageError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
@@ -166,6 +178,13 @@ class RunConfig:
                              "train lora / last-layer one task at a time")
         return self
 
+    def with_default_lr(self) -> "RunConfig":
+        """A copy whose `train.lr` is set: the one given, or the method's `DEFAULT_LR`."""
+        cfg = copy.deepcopy(self)
+        if cfg.train.lr is None:
+            cfg.train.lr = DEFAULT_LR.get(cfg.method.method)
+        return cfg
+
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
 
@@ -177,6 +196,151 @@ class RunConfig:
             known = {g.name for g in dataclasses.fields(sub_cls)}
             parts[f.name] = sub_cls(**{k: v for k, v in raw.get(f.name, {}).items() if k in known})
         return cls(**parts)
+
+
+SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(RunConfig)}  # type: ignore[misc]
+
+
+def section_of(name: str) -> str | None:
+    """The RunConfig section holding field `name` (field names are unique across sections)."""
+    return next((s for s, cls in SECTIONS.items() if name in {f.name for f in dataclasses.fields(cls)}), None)
+
+
+def set_fields(cfg: RunConfig, settings: dict[str, Any]) -> RunConfig:
+    """Lay settings named like their flags (`{"rank": 4, "device": "cpu"}`) over `cfg`, as flags lay over
+    the defaults or a saved run's config; an unknown name is a UsageError."""
+    for name, value in settings.items():
+        section = section_of(name)
+        if section is None:
+            raise UsageError(f"no run setting {name!r}: use a field of ModelConfig, DataConfig, MethodConfig or "
+                             "TrainConfig")
+        setattr(getattr(cfg, section), name, value)
+    return cfg
+
+
+# ------------------------------------------------------------------ the other commands
+
+@dataclass
+class QualityConfig:
+    """How quality is measured (eval and compare); recorded beside the figures."""
+
+    split: str = _opt("test", "split to generate on for quality")
+    max_new_tokens: int | None = _opt(None, "tokens to generate at most (default per task: summarize 48, qa 16, "
+                                            "translate 64)", metavar="N")
+    num_beams: int = _opt(1, "beam search with K beams (default: 1, greedy)", metavar="K")
+
+    def validate(self) -> None:
+        if self.split not in SPLITS:
+            raise UsageError(f"unknown --split {self.split!r}: use one of {', '.join(SPLITS)}")
+        for flag, value in (("--max-new-tokens", self.max_new_tokens), ("--num-beams", self.num_beams)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise UsageError(f"{flag} must be a positive integer, got {value}")
+
+
+# The train settings eval uses: batches, and the seed of the data split.
+EVAL_TRAIN_FIELDS = ("batch_size", "seed")
+
+
+@dataclass
+class EvalConfig:
+    """`eval RUN`, `eval --adapter DIR` or `eval --baseline`. `settings` are RunConfig fields by flag
+    name (model, data, batch_size, seed) laid over the run's own config, or over the defaults."""
+
+    run: str | None = _opt(None, "a run directory; its figures are written back into it", positional=True)
+    adapter: str | None = _opt(None, "evaluate any PEFT adapter directory on --model, with --task/--data")
+    baseline: bool = _opt(False, "also score the base model with no adapter (alone: only the base model)")
+    out: str | None = _opt(None, "with --adapter or --baseline alone: write metrics.json and samples.jsonl here")
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GenerateConfig:
+    """`generate`: one streamed --text, or --input JSONL requests -> --output JSONL (or stdout)."""
+
+    run: str | None = _opt(None, "a run directory (the --out of train)", positional=True)
+    adapter: str | None = _opt(None, "a PEFT adapter directory (LoRA / prompt tuning, or peftlab last-layer) "
+                                     "instead of a run")
+    model: str | None = _opt(None, "with --adapter: its base model (default 'default'; a HF id or dir, random:...)")
+    task: str | None = _opt(None, "the task of --text (required when the run serves several tasks); the default "
+                                  "task of --input lines without one")
+    text: str | None = _opt(None, "the task's input in its own words: summarize: the article; qa: 'Context: ... "
+                                  "Question: ...'; translate: the Bulgarian text; or a JSON object of the fields")
+    input: str | None = _opt(None, 'JSONL requests, one {"task": ..., "text": ...} per line', metavar="FILE")
+    output: str | None = _opt(None, "JSONL answers: each request plus \"output\" (default: stdout)", metavar="FILE")
+    raw: bool = _opt(False, "feed the text as-is (no template, no special tokens) and stop only at EOS, as "
+                            "PeftModel.generate does")
+    max_new_tokens: int = _opt(64, "tokens to generate at most", metavar="N")
+    batch_size: int = _opt(BATCH_SIZE, "requests per forward", metavar="N")
+    max_length: int | None = _opt(None, "prompt tokens incl. soft prompt; longer inputs are cut as in training "
+                                        "(default: the run's)", metavar="N")
+    no_prefix_cache: bool = _opt(False, "recompute the soft prompt's keys/values for every batch (the uncached "
+                                        "path; same tokens)")
+    device: str | None = _opt(None, "cpu, cuda, cuda:N or auto (default: the run's)")
+    precision: str | None = _opt(None, "default: the run's (auto with --adapter: bf16 where native, else fp32)",
+                                 choices=PRECISIONS)
+    trust_remote_code: bool = _opt(False, "allow the base model's own Python code")
+
+    def validate(self) -> None:
+        """Contradictory or missing settings fail before anything loads."""
+        if bool(self.run) == bool(self.adapter):
+            raise UsageError("pass a run directory (peftlab generate RUN) or --adapter DIR, exactly one of them")
+        if self.model and not self.adapter:
+            raise UsageError("--model only goes with --adapter DIR: a run already names its model")
+        if (self.text is None) == (self.input is None):
+            raise UsageError("pass --text TEXT for one request or --input FILE.jsonl for many, exactly one of them")
+        if self.output and not self.input:
+            raise UsageError("--output goes with --input: a single --text is printed as it is generated")
+        if self.output and not Path(self.output).resolve().parent.is_dir():
+            raise UsageError(f"--output {self.output}: its directory does not exist; create it first")
+        for flag, value in (("--max-new-tokens", self.max_new_tokens), ("--batch-size", self.batch_size),
+                            ("--max-length", self.max_length)):
+            if value is not None and value < 1:
+                raise UsageError(f"{flag} must be a positive integer, got {value}")
+
+
+@dataclass
+class CompareConfig:
+    """`compare`: every method trained and evaluated with the shared settings `run` (its method, lr and
+    out are set per method), the base model evaluated once; or `from_dir` rendered again."""
+
+    methods: str | None = _opt(None, "comma-separated subset of prompt,lora,last-layer (default: all three)")
+    lr: str | None = _opt(None, "one rate for every method, or per method: prompt=0.03,lora=0.001,"
+                                "last-layer=0.0001 (default: those three)", metavar="LR")
+    out: str | None = _opt(None, "comparison directory: runs/<method>/, baseline/, results.json, report.md/html")
+    from_dir: str | None = _opt(None, "render DIR/results.json again (into --out, default DIR) without retraining",
+                                flag="--from", metavar="DIR")
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+@dataclass
+class ExportConfig:
+    """`export --merged`: RUN's (or ADAPTER-on-MODEL's) model with the adapter folded in, written to OUT."""
+
+    run: str | None = _opt(None, "a run directory (leave out with --adapter)", positional=True, metavar="RUN")
+    out: str | None = _opt(None, "the output directory", positional=True, nargs=None, metavar="OUT")
+    merged: bool = _opt(False, "fold the adapter into the weights (required)")
+    adapter: str | None = _opt(None, "a PEFT LoRA adapter directory (or a peftlab last-layer one) instead of a run")
+    model: str | None = _opt(None, "with --adapter: its base model ('default', a HF id or dir, random:...)")
+    overwrite: bool = _opt(False, "replace an existing OUT")
+    trust_remote_code: bool = _opt(False, "allow the base model's own Python code")
+    precision: str = _opt("auto", "dtype of the saved weights (the merge itself runs in fp32); auto: bf16 where this "
+                                  "machine runs bf16 natively, else fp32", choices=PRECISIONS)
+
+    def validate(self) -> None:
+        if not self.merged:
+            raise UsageError("export writes merged models only: pass --merged (the PEFT adapter itself is "
+                             "RUN/adapter)")
+        if not self.out or (self.run is None) == (self.adapter is None):
+            raise UsageError("give RUN OUT, or OUT alone with --adapter DIR --model M")
+
+
+@dataclass
+class EnvConfig:
+    """`env`: what a bug report needs about this machine and installation."""
+
+    json: bool = _opt(False, "print it as JSON")
 
 
 def _positive(flag: str, value: int) -> None:

@@ -1,7 +1,7 @@
 """Loss and task quality of a trained run, of any PEFT adapter, or of the base model with no adapter.
 
 - Loss: mean cross-entropy per target token on train, val and test, with training's masking
-  (`split_loss`), using the final weights in eval mode. It replaces the `loss` that training wrote
+  (`loss.split_loss`), using the final weights in eval mode. It replaces the `loss` that training wrote
   (whose train figure is a running mean over the last epoch); `history` keeps the per-epoch figures.
 - Quality: generate on one split (batched greedy decoding with a KV cache, or beam search) and score
   with the task's own metric (`Task.score`: ROUGE-1/2/L, SQuAD EM/F1, BLEU/chrF, ...).
@@ -15,61 +15,19 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-import torch
-
-from .adapted import AdaptedLM
-from .config import RunConfig
-from .data.collate import Example
+from .config import EVAL_TRAIN_FIELDS, SPLITS, EvalConfig, QualityConfig, RunConfig, section_of, set_fields
 from .errors import UsageError
-from .pipeline import length_sorted_batches, make_batch
-
-SPLITS = ("train", "val", "test")
-SAMPLES = "samples.jsonl"
+from .loss import split_loss
+from .rundir import adapter_dir, merge_metrics, read_run_config, write_samples
 
 
-@torch.no_grad()
-def split_loss(adapted: AdaptedLM, examples: list[Example], *, batch_size: int, pad_id: int) -> dict:
-    """{"loss": mean over all target tokens, "per_task": {task: mean}, "tokens": count}."""
-    was_training = adapted.training
-    adapted.eval()
-    n_tasks = len(adapted.tasks)
-    sums = torch.zeros(n_tasks, dtype=torch.float64)
-    counts = torch.zeros(n_tasks, dtype=torch.float64)
-    for indices in length_sorted_batches(examples, batch_size):
-        batch = make_batch(examples, indices, pad_id, adapted.device)
-        with adapted.autocast():
-            losses, rows, _ = adapted.loss_terms(batch)
-        tasks = batch.task_ids[rows].cpu()
-        sums.index_add_(0, tasks, losses.double().cpu())
-        counts.index_add_(0, tasks, torch.ones_like(tasks, dtype=torch.float64))
-    adapted.train(was_training)
-    total = counts.sum().item()
-    per_task = {t: (sums[i] / counts[i]).item() for i, t in enumerate(adapted.tasks) if counts[i] > 0}
-    return {"loss": (sums.sum() / total).item() if total else None, "per_task": per_task, "tokens": int(total)}
-
-
-@dataclass
-class EvalOptions:
-    """How quality is measured; recorded beside the figures so a comparison can tell stale ones."""
-
-    split: str = "test"
-    max_new_tokens: int | None = None  # None: each task's own `Task.max_new_tokens`
-    num_beams: int = 1                 # 1: greedy; more: beam search
-    baseline: bool = False             # also score the base model with no adapter
-
-    def validate(self) -> "EvalOptions":
-        if self.split not in SPLITS:
-            raise UsageError(f"unknown --split {self.split!r}: use one of {', '.join(SPLITS)}")
-        for flag, value in (("--max-new-tokens", self.max_new_tokens), ("--num-beams", self.num_beams)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise UsageError(f"{flag} must be a positive integer, got {value}")
-        return self
+class EvalOptions(QualityConfig):
+    """`QualityConfig` with each task's token budget; recorded beside the figures so a comparison can
+    tell stale ones."""
 
     def tokens_for(self, task: str) -> int:
         from .data.tasks import get_task
@@ -148,32 +106,37 @@ class EvalTarget:
     out: Path | None
 
 
-def choose_target(run: str | None, adapter: str | None, task: str | None, baseline: bool, out: str | None,
-                  apply_flags: Callable[[RunConfig], RunConfig]) -> EvalTarget:
-    """`eval RUN`, `eval --adapter DIR` or `eval --baseline` alone; `apply_flags` lays the user's flags
-    over a config (the run's own, or the defaults)."""
-    if run and adapter:
+def choose_target(cfg: EvalConfig) -> EvalTarget:
+    """`eval RUN`, `eval --adapter DIR` or `eval --baseline` alone; `cfg.settings` lie over a config
+    (the run's own, or the defaults)."""
+    if cfg.run and cfg.adapter:
         raise UsageError("give a RUN directory or --adapter DIR, not both")
-    if run:
-        if out:
+    _check_settings(cfg.settings)
+    if cfg.run:
+        if cfg.out:
             raise UsageError(f"the figures of a run go into the run itself: drop --out "
-                             f"(or use --adapter {run}/adapter)")
-        return target_for_run(run, apply_flags)
-    cfg = apply_flags(RunConfig())
-    if adapter:
-        return target_for_adapter(adapter, cfg, task is not None, out)
-    if baseline:
-        return EvalTarget(cfg, None, Path(out) if out else None)
+                             f"(or use --adapter {cfg.run}/adapter)")
+        return target_for_run(cfg.run, cfg.settings)
+    run_cfg = set_fields(RunConfig(), cfg.settings)
+    if cfg.adapter:
+        return target_for_adapter(cfg.adapter, run_cfg, "task" in cfg.settings, cfg.out)
+    if cfg.baseline:
+        return EvalTarget(run_cfg, None, Path(cfg.out) if cfg.out else None)
     raise UsageError("nothing to evaluate: give a RUN directory, --adapter DIR (with --model), or --baseline")
 
 
-def target_for_run(run_dir: str | Path, apply_flags: Callable[[RunConfig], RunConfig]) -> EvalTarget:
-    """A run directory: its own config (flags may change device, precision, data and sizes; not the
-    model or the task it was trained on) and its adapter; figures go back into the run."""
-    from .runs import adapter_dir, read_run_config
+def _check_settings(settings: dict) -> None:
+    """eval changes the model and the data, and the batch size and split seed; nothing of the method."""
+    for name in settings:
+        if section_of(name) not in ("model", "data") and name not in EVAL_TRAIN_FIELDS:
+            raise UsageError(f"eval takes no setting {name!r}: give model, data, batch_size or seed settings")
 
+
+def target_for_run(run_dir: str | Path, settings: dict) -> EvalTarget:
+    """A run directory: its own config (settings may change device, precision, data and sizes; not the
+    model or the task it was trained on) and its adapter; figures go back into the run."""
     saved = read_run_config(run_dir)
-    cfg = apply_flags(copy.deepcopy(saved))
+    cfg = set_fields(copy.deepcopy(saved), settings)
     for flag, section, key in (("--model", "model", "model"), ("--task", "data", "task")):
         ours, theirs = getattr(getattr(cfg, section), key), getattr(getattr(saved, section), key)
         if ours != theirs:
@@ -199,8 +162,15 @@ def target_for_adapter(adapter: str | Path, cfg: RunConfig, task_given: bool, ou
 
 # ------------------------------------------------------------------ the eval command
 
-def evaluate(target: EvalTarget, opts: EvalOptions, announce=print) -> dict:
-    """Score the adapter (if any) and, with `opts.baseline` or no adapter, the base model; write the
+def evaluate(cfg: EvalConfig, announce=print) -> dict:
+    """The `eval` command: score what `cfg` names, write the figures where they belong, return them."""
+    target = choose_target(cfg)
+    return evaluate_target(target, EvalOptions(**dataclasses.asdict(cfg.quality)), baseline=cfg.baseline,
+                           announce=announce)
+
+
+def evaluate_target(target: EvalTarget, opts: EvalOptions, *, baseline: bool = False, announce=print) -> dict:
+    """Score the adapter (if any) and, with `baseline` or no adapter, the base model; write the
     figures to `target.out` (if any) and return them. The base model goes first, from a fresh load,
     because LoRA and last-layer change the loaded model in place."""
     opts.validate()
@@ -208,7 +178,7 @@ def evaluate(target: EvalTarget, opts: EvalOptions, announce=print) -> dict:
     figures: dict = {}
     base_samples: list[dict] = []
     samples: list[dict] = []
-    if opts.baseline or target.adapter is None:
+    if baseline or target.adapter is None:
         announce("peftlab: evaluating the base model (no adapter)")
         figures, base_samples = _score_base(target.cfg, opts)
     if target.adapter is not None:
@@ -264,14 +234,9 @@ def _samples(rows: list[dict], split: str, generations: list[str], key: str) -> 
 
 def write_eval(out: Path, figures: dict, samples: list[dict]) -> None:
     """Merge the figures into out/metrics.json (shared with train) and replace out/samples.jsonl."""
-    from .checkpoint import atomic_write_bytes
-    from .train import merge_metrics
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    Path(out).mkdir(parents=True, exist_ok=True)
     merge_metrics(out, figures)
-    lines = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
-    atomic_write_bytes(out / SAMPLES, lines.encode("utf-8"))
+    write_samples(out, samples)
 
 
 # ------------------------------------------------------------------ printing

@@ -1,31 +1,14 @@
-"""Reading a finished (or interrupted) run directory back: its config, its model, its adapter."""
+"""Loading a model back: a run directory's (its layout and config are `rundir`'s) or any PEFT adapter's."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from .config import RunConfig
+
 from .errors import UsageError
 from .methods import apply_method, get_method, is_adapter_dir, load_adapter, method_config_for, recorded_task
 from .methods.peft_format import CONFIG
-
-
-def read_run_config(run_dir: str | Path) -> RunConfig:
-    file = Path(run_dir) / "config.json"
-    if not file.is_file():
-        raise UsageError(f"{run_dir} is not a peftlab run (no config.json): pass the --out of a train run")
-    try:
-        return RunConfig.from_dict(json.loads(file.read_text(encoding="utf-8")))
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise UsageError(f"{file} is not a valid run config ({exc}): re-run train") from None
-
-
-def adapter_dir(run_dir: str | Path) -> Path:
-    path = Path(run_dir) / "adapter"
-    if not path.is_dir():
-        raise UsageError(f"{run_dir} has no trained adapter yet: finish training (or --resume) first")
-    return path
+from .rundir import adapter_dir, read_run_config
 
 
 def load_run(run_dir: str | Path, *, device: str | None = None, precision: str | None = None):

@@ -1,4 +1,4 @@
-"""The training recipe, top to bottom: prepare -> open the run directory -> fit -> save.
+"""The training recipe, top to bottom: prepare -> open the run directory (`rundir.RunDir`) -> fit -> save.
 
 Everything a resume needs is explicit in `TrainState` (epoch, micro-batch position, optimizer step,
 running sums, history, log offset) plus the optimizer moments and RNG states saved beside it. The data
@@ -8,27 +8,22 @@ learning rate is a pure function of the step — there is no scheduler object to
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 
-from .checkpoint import atomic_write_json, load_latest, write_checkpoint
+from .checkpoint import load_latest, write_checkpoint
 from .config import RunConfig
 from .errors import UsageError
-from .evaluate import split_loss
 from .hardware import precision_text, probe
+from .loss import split_loss
 from .memory import PeakMemory
 from .models import count_params
 from .pipeline import Prepared, make_batch, prepare
-from .runs import read_run_config
-
-LOG = "log.jsonl"
+from .rundir import RunDir
 
 
 @dataclass
@@ -72,67 +67,6 @@ def lr_at(step: int, total: int, cfg) -> float:
         remaining = max(total - cfg.warmup_steps, 1)
         return cfg.lr * max(0.0, 1 - (step - cfg.warmup_steps) / remaining)
     return cfg.lr
-
-
-# ------------------------------------------------------------------ run directory
-
-class RunDir:
-    """The run directory's files; never overwritten without --overwrite, continued only with --resume."""
-
-    def __init__(self, path: str | None):
-        if not path:
-            raise UsageError("no run directory: pass --out RUN")
-        self.path = Path(path)
-
-    def check(self, cfg: RunConfig) -> None:
-        if self.path.exists() and not self.path.is_dir():
-            raise UsageError(f"--out {self.path} is a file: choose a directory path")
-        has_run = self.path.is_dir() and any(self.path.iterdir())
-        if cfg.train.resume:
-            if not (self.path / "config.json").is_file():
-                raise UsageError(f"--resume but {self.path} holds no run: drop --resume to start one")
-            _check_same_config(read_run_config(self.path).to_dict(), cfg.to_dict())
-        elif has_run and not cfg.train.overwrite:
-            raise UsageError(f"{self.path} already holds a run: pass --resume to continue it or --overwrite to replace it")
-
-    def start(self, cfg: RunConfig, resolved: dict) -> None:
-        """config.json holds the request (`cfg`, e.g. precision "auto") and, under "resolved", what it
-        became on this machine (precision, device, CPU capability, threads)."""
-        if cfg.train.overwrite and self.path.exists():
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        if not cfg.train.resume:
-            atomic_write_json(self.path / "config.json", cfg.to_dict() | {"resolved": resolved})
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
-
-    def log(self, record: dict) -> None:
-        with open(self.path / LOG, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def log_size(self) -> int:
-        file = self.path / LOG
-        return file.stat().st_size if file.exists() else 0
-
-    def truncate_log(self, size: int) -> None:
-        """Drop log lines written after the checkpoint we resume from: they will be written again."""
-        file = self.path / LOG
-        if file.exists():
-            with open(file, "r+b") as f:
-                f.truncate(size)
-
-
-RESUMABLE_KEYS = {("train", "resume"), ("train", "overwrite"), ("train", "epochs"), ("model", "device")}
-
-
-def _check_same_config(saved: dict, current: dict) -> None:
-    differing = [f"{section}.{key}" for section, values in current.items() for key, value in values.items()
-                 if (section, key) not in RESUMABLE_KEYS and saved.get(section, {}).get(key) != value]
-    if differing:
-        raise UsageError(f"--resume with a config that differs from the run's in {', '.join(differing)}: "
-                         "use the original flags or start a new --out")
 
 
 # ------------------------------------------------------------------ checkpoints
@@ -181,18 +115,20 @@ def restore_checkpoint(run: RunDir, p: Prepared, optimizer: torch.optim.Optimize
 # ------------------------------------------------------------------ the loop
 
 def train(cfg: RunConfig, *, announce=print) -> dict:
-    """Train one method per `cfg`; returns (and writes) the run's metrics."""
-    cfg.validate()
+    """Train one method per `cfg` (without a learning rate: the method's default, which config.json
+    records); returns (and writes) the run's metrics."""
+    cfg = cfg.with_default_lr().validate()
     run = RunDir(cfg.train.out)
     run.check(cfg)
     p = prepare(cfg)
     _check_nonempty(p)
+    precision_before = run.resolved().get("precision") if cfg.train.resume else None
     run.start(cfg, resolved_settings(p))
     trainable = p.adapted.named_trainable()
     optimizer = torch.optim.AdamW(list(trainable.values()), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     state = restore_checkpoint(run, p, optimizer) if cfg.train.resume else None
     if state is not None:
-        _warn_if_precision_changed(run, p, announce)
+        _warn_if_precision_changed(precision_before, p, announce)
     if state is None:  # a new run, or a resume killed before its first checkpoint: start from step 0
         state = TrainState()
         run.truncate_log(0)
@@ -313,7 +249,7 @@ def end_epoch(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: Pe
 def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_kind: str) -> dict:
     from .methods import save_adapter
 
-    save_adapter(p.adapted, run.path / "adapter", p.loaded.path, p.cfg.method)
+    save_adapter(p.adapted, run.adapter, p.loaded.path, p.cfg.method)
     trainable, total = count_params(p.adapted)
     last = state.history[-1] if state.history else {}
     metrics = {
@@ -328,28 +264,13 @@ def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_k
         "data": p.data_info, "device": str(p.device), "precision": p.cfg.model.precision,
         "precision_requested": p.precision_requested, "hardware": resolved_settings(p),
     }
-    merge_metrics(run.path, metrics)
+    run.merge_metrics(metrics)
     return metrics
 
 
-def merge_metrics(run_path: Path, update: dict) -> dict:
-    """metrics.json is shared by train and eval: each adds its figures, atomically."""
-    file = Path(run_path) / "metrics.json"
-    current = json.loads(file.read_text()) if file.exists() else {}
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(current.get(key), dict):
-            current[key] = current[key] | value
-        else:
-            current[key] = value
-    atomic_write_json(file, current)
-    return current
-
-
-def _warn_if_precision_changed(run: RunDir, p: Prepared, announce) -> None:
+def _warn_if_precision_changed(before: str | None, p: Prepared, announce) -> None:
     """A run started with "auto" on a bf16 machine and resumed on an AVX2 one continues in fp32: it
     still finishes, but it is no longer the run the first epochs belonged to, so say so."""
-    saved = json.loads((run.path / "config.json").read_text(encoding="utf-8")).get("resolved") or {}
-    before = saved.get("precision")
     if before and before != p.cfg.model.precision:
         announce(f"peftlab: warning: this run trained in {before} so far and continues in {p.cfg.model.precision} "
                  f"on this machine ({probe(p.device).describe()}): its figures mix both precisions")

@@ -1,4 +1,4 @@
-"""`peftlab generate`: requests in the task's own words -> the training prompt -> batched greedy decoding.
+"""Generation requests: a task's input in its own words -> the training prompt; JSONL in, JSONL out.
 
 A request is a task name plus text. The text is the task's input as a person writes it, parsed into
 the task's fields and rendered with the same template as training (`Task.render` via `encode`), so a
@@ -11,12 +11,12 @@ trained run sees exactly the prompt it learned on:
 
 `--raw` skips all of that: the text is tokenized as-is (no template, no special tokens) and decoding
 stops only at EOS, which is what `PeftModel.generate` does, so the two compare token for token.
-Requests of different tasks share batches; the decoding loop itself lives in `peftlab.generate`.
+Requests of different tasks share batches; the command is `generate_cmd.generate`, the decoding loop
+itself lives in `peftlab.generate`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -162,84 +162,3 @@ class Streamer:
         self.out.write(text[len(self.shown):])
         self.out.flush()
         self.shown = text
-
-
-# ------------------------------------------------------------------ the command
-
-def served_tasks(args: argparse.Namespace) -> list[str]:
-    """The tasks a run or adapter serves, read from its files without loading the model."""
-    from .runs import adapter_tasks, read_run_config
-
-    if args.adapter:
-        return adapter_tasks(Path(args.adapter), args.task)[0]
-    return read_run_config(args.run).data.tasks
-
-
-def load_for_generate(args: argparse.Namespace):
-    """(tokenizer, adapted, max_length, device, precision) from RUN or from --adapter DIR --model M."""
-    from .config import DataConfig
-    from .hardware import resolve_precision
-    from .models import resolve_device
-    from .runs import load_adapter_dir, load_run
-
-    if args.adapter:
-        precision = resolve_precision(args.precision or "auto", resolve_device(args.device or "auto"))
-        loaded, adapted = load_adapter_dir(args.adapter, args.model or "default", task=args.task,
-                                           device=args.device or "auto", precision=precision,
-                                           trust_remote_code=bool(args.trust_remote_code))
-        max_length = args.max_length or DataConfig().max_length
-        return loaded.tokenizer, adapted, max_length, resolve_device(args.device or "auto"), precision
-    cfg, loaded, adapted = load_run(args.run, device=args.device, precision=args.precision)
-    return (loaded.tokenizer, adapted, args.max_length or cfg.data.max_length, resolve_device(cfg.model.device),
-            cfg.model.precision)
-
-
-def check_flags(args: argparse.Namespace) -> None:
-    """Contradictory or missing flags fail before anything loads."""
-    if bool(args.run) == bool(args.adapter):
-        raise UsageError("pass a run directory (peftlab generate RUN) or --adapter DIR, exactly one of them")
-    if args.model and not args.adapter:
-        raise UsageError("--model only goes with --adapter DIR: a run already names its model")
-    if (args.text is None) == (args.input is None):
-        raise UsageError("pass --text TEXT for one request or --input FILE.jsonl for many, exactly one of them")
-    if args.output and not args.input:
-        raise UsageError("--output goes with --input: a single --text is printed as it is generated")
-    if args.output and not Path(args.output).resolve().parent.is_dir():
-        raise UsageError(f"--output {args.output}: its directory does not exist; create it first")
-    for flag, value in (("--max-new-tokens", args.max_new_tokens), ("--batch-size", args.batch_size),
-                        ("--max-length", args.max_length)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be a positive integer, got {value}")
-
-
-def run_generate(args: argparse.Namespace) -> int:
-    """The `generate` subcommand: one streamed --text, or --input JSONL -> --output JSONL (or stdout)."""
-    from .generate import generate_for_examples
-
-    check_flags(args)
-    tasks = served_tasks(args)
-    if args.text is not None:
-        resolve_task(tasks, args.task)  # a multi-task run without --task fails before the model loads
-    tokenizer, adapted, max_length, device, precision = load_for_generate(args)
-
-    def build(task: str, text: str | dict) -> Example:
-        return request_example(task, text, adapted, tokenizer, max_length=max_length, raw=args.raw)
-
-    if args.text is not None:
-        task = resolve_task(tasks, args.task)
-        requests = [Request({"task": task, "text": args.text}, task, build(task, args.text))]
-    else:
-        requests = read_requests(args.input, tasks, args.task, build)
-    streamer = Streamer(tokenizer) if args.text is not None else None
-    outputs = generate_for_examples(adapted, tokenizer, [r.example for r in requests],
-                                    max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                                    stop_at_newline=not args.raw,
-                                    prefix_cache=not args.no_prefix_cache, on_token=streamer)
-    if streamer is not None:
-        streamer.finish(outputs[0])
-    elif args.output:
-        with open(args.output, "w", encoding="utf-8") as out:
-            write_answers(requests, outputs, out)
-    else:
-        write_answers(requests, outputs, sys.stdout)
-    return 0
