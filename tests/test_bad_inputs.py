@@ -54,7 +54,7 @@ def workspace(tmp_path_factory, one_thread) -> Path:
 
 
 def base_argv(root: Path, data: Path | str | None = None, *, out: str = "run", overwrite: bool = True) -> list[str]:
-    argv = ["train", "--model", ARCH, "--device", "cpu", "--method", "lora", "--rank", "4", "--max-length", "64",
+    argv = ["train", "--model", ARCH, "--device", "cpu", "--precision", "fp32", "--method", "lora", "--rank", "4", "--max-length", "64",
             "--batch-size", "4", "--data", str(data or root / "good.jsonl"), "--out", str(root / out)]
     return argv + (["--overwrite"] if overwrite else [])
 
