@@ -36,7 +36,7 @@ from peftlab.config import MethodConfig
 from peftlab.data.collate import Example, collate, encode
 from peftlab.data.sources import load_data
 from peftlab.data.tasks import get_task
-from peftlab.generate import PrefixCache, greedy_batch, stop_ids
+from peftlab.decoding import PrefixCache, greedy_batch, stop_ids
 
 TASKS = ["summarize", "qa", "translate"]
 

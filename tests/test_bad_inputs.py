@@ -44,7 +44,7 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, one_thread) -> Path:
     """A finished run in `run/` and a good data file, shared by every case (none may change them)."""
-    from peftlab.train import train
+    from peftlab.training import train
 
     root = tmp_path_factory.mktemp("bad-inputs")
     good = write_jsonl(root / "good.jsonl", summarize_rows(20))

@@ -12,8 +12,8 @@ import pytest
 
 from conftest import summarize_rows, write_jsonl
 from peftlab.cli import main
-from peftlab.compare import parse_lr, parse_methods
-from peftlab.compare_children import LabelledLines, method_stage, run_child
+from peftlab.comparison import parse_lr, parse_methods
+from peftlab.comparison_children import LabelledLines, method_stage, run_child
 from peftlab.config import DEFAULT_LR
 from peftlab.errors import UsageError
 from peftlab.rundir import read_run_config

@@ -15,11 +15,11 @@ from peftlab.cli import main
 from peftlab.config import MethodConfig
 from peftlab.data.collate import IGNORE, encode
 from peftlab.data.tasks import get_task
-from peftlab.evaluate import EvalOptions, format_table
-from peftlab.generate import beam_batch, greedy_batch, stop_ids
+from peftlab.evaluation import EvalOptions, format_table
+from peftlab.decoding import beam_batch, greedy_batch, stop_ids
 from peftlab.methods import apply_method
 from peftlab.models import load_model
-from peftlab.train import train
+from peftlab.training import train
 
 TINY = ["--max-new-tokens", "6"]  # random tiny models never stop early: keep decoding short
 

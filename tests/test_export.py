@@ -13,10 +13,10 @@ from safetensors.torch import load_file
 
 from peftlab.cli import main
 from peftlab.errors import UsageError
-from peftlab.export import export_merged
+from peftlab.merged_export import export_merged
 from peftlab.models import load_model
 from peftlab.runs import load_adapter_dir, load_run
-from peftlab.train import train
+from peftlab.training import train
 
 from conftest import make_config, summarize_rows, write_jsonl
 
@@ -173,7 +173,7 @@ def test_overwrite_never_deletes_the_source(trained, tmp_path):
 
 
 def test_a_failed_export_leaves_out_as_it_was(trained, tmp_path, monkeypatch):
-    export = importlib.import_module("peftlab.export")  # the module (`peftlab.export` is the command)
+    export = importlib.import_module("peftlab.merged_export")
 
     def boom(*args):
         raise RuntimeError("disk full")
@@ -209,7 +209,7 @@ def test_bad_export_arguments_are_one_line(argv, expected, tmp_path, capsys, mon
 def test_lora_on_a_tied_head_is_not_merged():
     """Merging into lm_head would also change the tied input embeddings; export refuses instead."""
     from peftlab.config import MethodConfig
-    from peftlab.export import merge_into_base
+    from peftlab.merged_export import merge_into_base
     from peftlab.methods import apply_method
 
     loaded = load_model("random:tiny-llama", seed=0)

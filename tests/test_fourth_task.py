@@ -17,7 +17,7 @@ from peftlab.cli import main
 from peftlab.data.tasks import TASK_REGISTRY, Task, get_task, register_task, task_names
 from peftlab.errors import UsageError
 from peftlab.requests import parse_text
-from peftlab.train import train
+from peftlab.training import train
 
 WORDS = ("red", "blue", "cat", "dog", "sun", "moon", "tree", "lake", "bird", "fish", "salt", "rain")
 

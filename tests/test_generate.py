@@ -14,7 +14,7 @@ from peftlab.config import MethodConfig
 from peftlab.data.collate import collate, encode
 from peftlab.data.tasks import get_task
 from peftlab.errors import UsageError
-from peftlab.generate import PrefixCache, decode_steps, generate_for_examples, greedy_batch, prefix_cache_for
+from peftlab.decoding import PrefixCache, decode_steps, generate_for_examples, greedy_batch, prefix_cache_for
 from peftlab.methods import apply_method, lora, save_adapter
 from peftlab.models import load_model
 from peftlab.requests import Streamer, parse_text, request_example, resolve_task

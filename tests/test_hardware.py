@@ -107,7 +107,7 @@ def test_auto_is_every_commands_default():
 
 def test_a_run_records_the_requested_and_the_resolved_precision(tmp_path, sum_file, capsys, one_thread):
     cfg = make_config(tmp_path, data=str(sum_file), max_train_samples=4, max_eval_samples=2, precision="auto")
-    from peftlab.train import train
+    from peftlab.training import train
 
     metrics = train(cfg)
     expected = hardware.resolve_precision("auto", CPU, warn=None)
@@ -199,7 +199,7 @@ def test_env_json_is_machine_readable(capsys):
 def test_explicit_bf16_trains_with_bf16_frozen_weights_and_fp32_trainables(tmp_path, sum_file, one_thread):
     """The bf16 path itself, on a tiny model so it is quick even where bf16 is emulated."""
     from peftlab.pipeline import prepare
-    from peftlab.train import train
+    from peftlab.training import train
 
     cfg = make_config(tmp_path, data=str(sum_file), max_train_samples=4, max_eval_samples=2, precision="bf16",
                       method="lora")

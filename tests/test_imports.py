@@ -95,5 +95,5 @@ def test_the_cycle_finder_finds_cycles():
 
 def test_train_and_evaluate_do_not_import_each_other_nor_cli_and_compare():
     edges = graph()
-    for a, b in (("peftlab.train", "peftlab.evaluate"), ("peftlab.cli", "peftlab.compare")):
+    for a, b in (("peftlab.training", "peftlab.evaluation"), ("peftlab.cli", "peftlab.comparison")):
         assert b not in edges[a] and a not in edges[b], (a, b)

@@ -17,10 +17,10 @@ from peftlab.cli import main
 from peftlab.config import MethodConfig
 from peftlab.data.collate import collate, encode
 from peftlab.data.tasks import get_task
-from peftlab.generate import PrefixCache, decode_steps, greedy_batch
+from peftlab.decoding import PrefixCache, decode_steps, greedy_batch
 from peftlab.methods import apply_method
 from peftlab.models import load_model
-from peftlab.train import epoch_order
+from peftlab.training import epoch_order
 
 TASKS = ["summarize", "qa", "translate"]
 TOL = 1e-4
@@ -115,7 +115,7 @@ def test_mixed_batch_greedy_tokens_and_step_logits_equal_alone(multi, cached):
 @pytest.fixture(scope="module")
 def multi_run(tmp_path_factory, spread_model_dir) -> Path:
     """A tiny three-task prompt run trained from per-task files (module-scoped: trained once)."""
-    from peftlab.train import train
+    from peftlab.training import train
 
     root = tmp_path_factory.mktemp("multi")
     data = ",".join(f"{t}={write_jsonl(root / f'{t}.jsonl', ROWS[t](10))}" for t in TASKS)

@@ -7,7 +7,6 @@ are the only log fields left out of the comparison.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -29,9 +28,9 @@ from peftlab.checkpoint import list_checkpoints, verify
 from peftlab.cli import main
 from peftlab.errors import UsageError
 from peftlab.pipeline import prepare
-from peftlab.train import train
+from peftlab.training import train
 
-train_mod = importlib.import_module("peftlab.train")  # the module (`peftlab.train` is the train function)
+import peftlab.training as train_mod
 pytestmark = pytest.mark.usefixtures("one_thread")
 TIMING = {"time_s", "peak_memory_mb"}
 

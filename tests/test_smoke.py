@@ -8,7 +8,7 @@ import json
 import pytest
 
 from peftlab.cli import main
-from peftlab.train import train
+from peftlab.training import train
 
 from conftest import make_config
 

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from peftlab.config import DEFAULT_LR, TrainConfig
 from peftlab.errors import UsageError
-from peftlab.train import epoch_order, lr_at, train
+from peftlab.training import epoch_order, lr_at, train
 
 from conftest import make_config
 

@@ -21,44 +21,25 @@ The Python API — every command is a function of its config dataclass:
 Names are imported lazily so `import peftlab` stays cheap.
 """
 
-import sys
-import types
-
 __version__ = "0.1.0"
 
+# Each command is a function of its config dataclass; its module is named for the activity
+# (`peftlab.training`, `peftlab.generation`, ...), so `peftlab.train` is always the function.
 _EXPORTS = {
     "RunConfig": "config", "ModelConfig": "config", "DataConfig": "config", "MethodConfig": "config",
     "TrainConfig": "config", "EvalConfig": "config", "GenerateConfig": "config", "CompareConfig": "config",
     "ExportConfig": "config", "QualityConfig": "config", "load_model": "models", "apply_method": "methods",
     "load_run": "runs", "load_adapter_dir": "runs", "UsageError": "errors", "RunDir": "rundir",
+    "train": "training", "evaluate": "evaluation", "generate": "generation", "compare": "comparison",
+    "export": "commands",
 }
-# The command functions share their names with modules (peftlab.train, peftlab.generate, ...): importing
-# such a module sets the package attribute to the module, so these names are resolved on every access.
-_COMMANDS = {"train": "train", "evaluate": "evaluate", "generate": "generate_cmd", "compare": "compare",
-             "export": "commands"}
-__all__ = sorted(_EXPORTS.keys() | _COMMANDS.keys())
-
-
-def _load(module: str, name: str):
-    import importlib
-
-    return getattr(importlib.import_module(f".{module}", __name__), name)
-
-
-class _Package(types.ModuleType):
-    """`peftlab.train` is always the train function, even after `peftlab.train` the module was imported
-    (import it as `from peftlab.train import ...` or `importlib.import_module("peftlab.train")`)."""
-
-    def __getattribute__(self, name: str):
-        if name in _COMMANDS:
-            return _load(_COMMANDS[name], name)
-        return super().__getattribute__(name)
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
+    """Names load on first use, so `import peftlab` (and `peftlab --help`) stays cheap."""
     if name in _EXPORTS:
-        return _load(_EXPORTS[name], name)
+        import importlib
+
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module 'peftlab' has no attribute {name!r}")
-
-
-sys.modules[__name__].__class__ = _Package

@@ -1,9 +1,9 @@
 """Every command as a Python function of its config, and what the CLI prints for each.
 
-    train(RunConfig)           -> metrics          peftlab.train
-    evaluate(EvalConfig)       -> figures          peftlab.evaluate
-    generate(GenerateConfig)   -> generated texts  peftlab.generate_cmd
-    compare(CompareConfig)     -> results.json     peftlab.compare
+    train(RunConfig)           -> metrics          peftlab.training
+    evaluate(EvalConfig)       -> figures          peftlab.evaluation
+    generate(GenerateConfig)   -> generated texts  peftlab.generation
+    compare(CompareConfig)     -> results.json     peftlab.comparison
     export(ExportConfig)       -> summary          here
     params(RunConfig)          -> counts           here
 
@@ -21,7 +21,7 @@ from .config import CompareConfig, EnvConfig, EvalConfig, ExportConfig, Generate
 
 def export(cfg: ExportConfig) -> dict:
     """The `export --merged` command: write the merged model; returns a summary of what was written."""
-    from .export import export_merged
+    from .merged_export import export_merged
 
     cfg.validate()
     return export_merged(cfg.out, run=cfg.run, adapter=cfg.adapter, model=cfg.model, overwrite=cfg.overwrite,
@@ -52,7 +52,7 @@ def _print_json(value: dict) -> None:
 
 
 def console_train(cfg: RunConfig) -> int:
-    from .train import train
+    from .training import train
 
     metrics = train(cfg)
     _print_json({k: metrics[k] for k in ("trainable_params", "total_params", "loss", "epoch_time_s",
@@ -61,21 +61,21 @@ def console_train(cfg: RunConfig) -> int:
 
 
 def console_eval(cfg: EvalConfig) -> int:
-    from .evaluate import evaluate, format_table
+    from .evaluation import evaluate, format_table
 
     print(format_table(evaluate(cfg)))
     return 0
 
 
 def console_generate(cfg: GenerateConfig) -> int:
-    from .generate_cmd import generate
+    from .generation import generate
 
     generate(cfg)  # prints its own output: streamed text or JSONL answers
     return 0
 
 
 def console_compare(cfg: CompareConfig) -> int:
-    from .compare import compare
+    from .comparison import compare
 
     compare(cfg)  # prints progress, a summary and where the report is
     return 0

@@ -9,8 +9,7 @@ from __future__ import annotations
 import torch
 
 from .adapted import AdaptedLM
-from .data.collate import Example
-from .pipeline import length_sorted_batches, make_batch
+from .data.collate import Example, length_sorted_batches, make_batch
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ import torch
 
 from .adapted import AdaptedLM
 from .config import RunConfig
-from .data.collate import Batch, Example, collate, encode
+from .data.collate import Example, encode
 from .data.sources import field_map_from_flags, load_data
 from .data.tasks import get_task
 from .errors import UsageError
@@ -104,13 +104,3 @@ def _check_context(loaded: LoadedModel, max_length: int) -> None:
     if context and max_length > context:
         raise UsageError(f"--max-length {max_length} exceeds the model's context of {context} tokens: "
                          f"use --max-length {context} or less")
-
-
-def length_sorted_batches(examples: list[Example], batch_size: int) -> list[list[int]]:
-    """Index batches of similar length for evaluation (order does not change sums; padding shrinks)."""
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def make_batch(examples: list[Example], indices: list[int], pad_id: int, device: torch.device, **kw) -> Batch:
-    return collate([examples[i] for i in indices], pad_id, **kw).to(device)

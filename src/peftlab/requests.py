@@ -11,8 +11,8 @@ trained run sees exactly the prompt it learned on:
 
 `--raw` skips all of that: the text is tokenized as-is (no template, no special tokens) and decoding
 stops only at EOS, which is what `PeftModel.generate` does, so the two compare token for token.
-Requests of different tasks share batches; the command is `generate_cmd.generate`, the decoding loop
-itself lives in `peftlab.generate`.
+Requests of different tasks share batches; the command is `generation.generate`, the decoding loop
+itself lives in `peftlab.decoding`.
 """
 
 from __future__ import annotations

@@ -79,3 +79,14 @@ def collate(examples: list[Example], pad_id: int, *, left: bool = False, prompt_
         mask[i, span] = 1
     task_ids = torch.tensor([e.task_id for e in examples], dtype=torch.long)
     return Batch(input_ids, mask, labels, task_ids)
+
+
+def length_sorted_batches(examples: list[Example], batch_size: int) -> list[list[int]]:
+    """Index batches of similar length for evaluation (order does not change sums; padding shrinks)."""
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def make_batch(examples: list[Example], indices: list[int], pad_id: int, device: torch.device, **kw) -> Batch:
+    """The examples at `indices`, padded into one batch on `device`."""
+    return collate([examples[i] for i in indices], pad_id, **kw).to(device)

@@ -2,7 +2,7 @@
 
 One `--text` is streamed to stdout as it is decoded; `--input` JSONL requests of mixed tasks share
 batches and their answers go to `--output` JSONL (or stdout). Request parsing is `requests.py`, the
-decoding loop `generate.py`.
+decoding loop `decoding.py`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def load_for_generate(cfg: GenerateConfig):
 def generate(cfg: GenerateConfig) -> list[str]:
     """The `generate` command: one streamed --text, or --input JSONL -> --output JSONL (or stdout).
     Returns the generated texts, in request order."""
-    from .generate import generate_for_examples
+    from .decoding import generate_for_examples
 
     cfg.validate()
     tasks = served_tasks(cfg)

@@ -1,7 +1,7 @@
 """`peftlab compare`: the study in one command — what each method costs and what it buys on a task.
 
 Every method is trained and evaluated on the same data, seed, epochs and batch size, each method in
-its own fresh process (`compare_children`: `train` then `evaluate`, called as functions), so its peak
+its own fresh process (`comparison_children`: `train` then `evaluate`, called as functions), so its peak
 memory is its own; the base model is evaluated once, also in its own process. The parent only
 collects the figures the children wrote.
 
@@ -27,10 +27,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .compare_children import baseline_child, check_run_config, method_child, method_stage, run_child
+from .comparison_children import baseline_child, check_run_config, method_child, method_stage, run_child
 from .config import DEFAULT_LR, METHODS, CompareConfig, RunConfig
 from .errors import UsageError
-from .evaluate import EvalOptions, eval_signature
+from .evaluation import EvalOptions, eval_signature
 from .hardware import environment
 from .rundir import read_metrics
 

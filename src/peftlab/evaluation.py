@@ -62,7 +62,7 @@ def split_quality(p, opts: EvalOptions) -> tuple[dict, dict, list[str]]:
     """(quality over all tasks, quality per task, generations in row order) on `opts.split`. Each task
     is generated with its own token budget; the tasks' metric names differ, so one flat dict holds all."""
     from .data.tasks import get_task
-    from .generate import generate_for_rows
+    from .decoding import generate_for_rows
 
     rows = p.rows[opts.split]
     if not rows:

@@ -17,12 +17,13 @@ import torch
 
 from .checkpoint import load_latest, write_checkpoint
 from .config import RunConfig
+from .data.collate import make_batch
 from .errors import UsageError
 from .hardware import precision_text, probe
 from .loss import split_loss
 from .memory import PeakMemory
 from .models import count_params
-from .pipeline import Prepared, make_batch, prepare
+from .pipeline import Prepared, prepare
 from .rundir import RunDir
 
 

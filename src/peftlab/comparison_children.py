@@ -17,7 +17,7 @@ from typing import Any, Callable, TextIO
 
 from .config import RunConfig
 from .errors import UsageError
-from .evaluate import EvalOptions, EvalTarget
+from .evaluation import EvalOptions, EvalTarget
 from .rundir import CONFIG, RunDir, differing_keys, read_run_config
 
 
@@ -56,8 +56,8 @@ def evaluated(metrics: dict, expected: dict) -> bool:
 def method_child(cfg: RunConfig, stage: str, opts: EvalOptions) -> dict:
     """Train (or resume) one method as far as `stage` says, then evaluate it into its run directory:
     its peak memory is measured during training, so the evaluation after it cannot inflate it."""
-    from .evaluate import evaluate_target, format_table, target_for_run
-    from .train import train
+    from .evaluation import evaluate_target, format_table, target_for_run
+    from .training import train
 
     if stage in ("train", "resume"):
         cfg.train.resume = stage == "resume"
@@ -71,7 +71,7 @@ def method_child(cfg: RunConfig, stage: str, opts: EvalOptions) -> dict:
 
 def baseline_child(cfg: RunConfig, out: Path, opts: EvalOptions) -> dict:
     """The base model with no adapter, scored on `cfg`'s data; figures and samples go to `out`."""
-    from .evaluate import evaluate_target, format_table
+    from .evaluation import evaluate_target, format_table
 
     figures = evaluate_target(EvalTarget(cfg, None, out), opts, baseline=True)
     print(format_table(figures))
