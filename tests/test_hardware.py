@@ -98,9 +98,10 @@ def test_auto_is_every_commands_default():
     from peftlab.config import ModelConfig
 
     assert ModelConfig().precision == "auto"
-    parser = build_parser()
-    export = parser.parse_args(["export", "--merged", "run", "out"])
-    assert export.precision == "auto"
+    from peftlab.cli import SUBCOMMANDS, from_args
+
+    args = build_parser().parse_args(["export", "--merged", "run", "out"])
+    assert from_args(SUBCOMMANDS["export"].config, args).precision == "auto"
 
 
 # ------------------------------------------------------------------ a run records request and result
