@@ -143,6 +143,13 @@ class TrainConfig:
     save_interval: int = _opt(1, "checkpoint every N epochs (and always at the end)")
     save_every_steps: int | None = _opt(None, "also checkpoint every N optimizer steps")
     keep_checkpoints: int = _opt(2, "how many most recent checkpoints to keep")
+    eval_every_steps: int | None = _opt(None, "also compute the val loss every N optimizer steps (it always is at "
+                                              "each epoch end)", metavar="N")
+    early_stopping_patience: int | None = _opt(None, "stop after K val-loss evaluations in a row without an "
+                                                     "improvement of more than --min-delta", metavar="K")
+    min_delta: float = _opt(0.0, "the val-loss decrease that counts as an improvement, for early stopping and "
+                                 "--keep-best")
+    keep_best: bool = _opt(False, "write the weights of the best val loss to adapter/ (default: the last ones)")
     resume: bool = _opt(False, "continue the run in --out from its last good checkpoint")
     overwrite: bool = _opt(False, "replace an existing run directory")
 
@@ -155,8 +162,11 @@ class TrainConfig:
             raise UsageError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise UsageError(f"--max-grad-norm must be > 0, got {self.max_grad_norm}")
-        if self.save_every_steps is not None:
-            _positive("--save-every-steps", self.save_every_steps)
+        for flag in ("save_every_steps", "eval_every_steps", "early_stopping_patience"):
+            if getattr(self, flag) is not None:
+                _positive("--" + flag.replace("_", "-"), getattr(self, flag))
+        if not 0 <= self.min_delta < math.inf:
+            raise UsageError(f"--min-delta must be a finite number >= 0, got {self.min_delta}")
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite contradict each other: pick one")
 
