@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from . import __version__
 from .config import (
     EVAL_TRAIN_FIELDS, SECTIONS, CompareConfig, EnvConfig, EvalConfig, ExportConfig, GenerateConfig, RunConfig,
-    TrainConfig, set_fields,
+    RunsConfig, TrainConfig, set_fields,
 )
 from .errors import UsageError
 
@@ -150,6 +150,8 @@ SUBCOMMANDS = {
                           sections=tuple(SECTIONS), skip=frozenset({"method", "lr", "out"}), files=True),
     "env": Subcommand("print versions, device, CPU capability, native bf16, threads and cache: what a bug report "
                       "needs", EnvConfig),
+    "runs": Subcommand("list the runs below DIR: method, tasks, epochs, val loss, quality, finished / interrupted / "
+                       "failed", RunsConfig),
 }
 
 

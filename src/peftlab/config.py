@@ -353,6 +353,14 @@ class EnvConfig:
     json: bool = _opt(False, "print it as JSON")
 
 
+@dataclass
+class RunsConfig:
+    """`runs`: one line per run directory found below `dir` (see `run_list.py` for the status rule)."""
+
+    dir: str = _opt("runs", "where to look for runs, recursively (default: runs)", positional=True, metavar="DIR")
+    json: bool = _opt(False, "print a JSON list instead of the table")
+
+
 def _positive(flag: str, value: int) -> None:
     if not isinstance(value, int) or value <= 0:
         raise UsageError(f"{flag} must be a positive integer, got {value}")

@@ -145,7 +145,11 @@ def train(cfg: RunConfig, *, announce=print) -> dict:
         torch.manual_seed(cfg.train.seed)
     announce(_banner(p, state))
     memory = PeakMemory(p.device).start()
-    fit(p, run, optimizer, state, memory, announce)
+    try:
+        fit(p, run, optimizer, state, memory, announce)
+    except UsageError as exc:  # e.g. a non-finite loss: `peftlab runs` shows the run as failed, and why
+        run.log({"event": "error", "step": state.step, "message": str(exc)})
+        raise
     return finish(p, run, state, memory.stop(), memory.kind)
 
 
