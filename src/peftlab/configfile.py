@@ -80,7 +80,7 @@ def _fields(cls: type) -> dict[str, dataclasses.Field]:
 def _build(cls: type, raw: Any, path: Path, where: str, settings_keys: tuple[str, ...]) -> Any:
     """`cls(**raw)` with every key and value checked; `where` is the dotted position, for messages."""
     if not isinstance(raw, dict):
-        raise UsageError(f"{path}: '{where}' must be a mapping of settings, got {raw!r}")
+        raise UsageError(f"{path}: '{where.rstrip('.')}' must be a mapping of settings, got {raw!r}")
     fields = _fields(cls)
     values = {}
     for key, value in raw.items():
