@@ -155,3 +155,13 @@ def test_a_missing_file_and_json_files(tmp_path, capsys):
     file = tmp_path / "c.json"
     file.write_text(json.dumps({"method": {"method": "lora", "rank": 3}}))
     assert printed(capsys, ["train", "--config", str(file)])["method"]["rank"] == 3
+
+
+def test_the_readme_study_is_a_valid_config(tmp_path):
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    file = tmp_path / "qa-lora.yaml"
+    file.write_text(block)
+    cfg = read_config_file(RunConfig, file).validate()
+    assert (cfg.method.method, cfg.data.task, cfg.train.early_stopping_patience, cfg.train.keep_best) == \
+        ("lora", "qa", 3, True)
