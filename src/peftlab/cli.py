@@ -15,23 +15,16 @@ from dataclasses import dataclass, field
 from . import __version__
 from .config import (
     EVAL_TRAIN_FIELDS, SECTIONS, CompareConfig, EnvConfig, EvalConfig, ExportConfig, GenerateConfig, RunConfig,
-    RunsConfig, TrainConfig, set_fields,
+    RunsConfig, TrainConfig, scalar_type, set_fields,
 )
 from .errors import UsageError
-
-SCALARS = {"int": int, "float": float, "str": str, "bool": bool}
-
-
-def _flag_type(annotation: str):
-    """The scalar type of a field annotated as a string ('int | None' -> int); None: not a flag."""
-    return SCALARS.get(annotation.replace(" | None", "").strip())
 
 
 def add_flags(parser, cls, skip: typing.Collection[str] = ()) -> list[str]:
     """One flag (or positional) per scalar field of dataclass `cls`; returns the names added."""
     added = []
     for f in dataclasses.fields(cls):
-        kind = _flag_type(f.type)
+        kind = scalar_type(f.type)  # None: not a flag
         if f.name in skip or kind is None:
             continue
         meta, help_text = f.metadata, f.metadata.get("help")

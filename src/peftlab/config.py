@@ -29,6 +29,15 @@ BATCH_SIZE = 8  # examples (or requests) per forward, for every command that bat
 DEFAULT_LR = {"prompt": 3e-2, "lora": 1e-3, "last-layer": 1e-4}
 
 
+SCALARS = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def scalar_type(annotation: str) -> type | None:
+    """The scalar type of a field annotated as a string ('int | None' -> int); None: not a scalar (a
+    nested config or a mapping). The CLI makes flags of these; config files are checked against them."""
+    return SCALARS.get(annotation.replace(" | None", "").strip())
+
+
 def _opt(default: Any, help: str, **extra: Any) -> Any:
     """A dataclass field whose help text travels to argparse."""
     return field(default=default, metadata={"help": help, **extra})

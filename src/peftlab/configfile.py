@@ -17,10 +17,9 @@ import json
 from pathlib import Path
 from typing import Any, Collection
 
-from .config import CompareConfig, RunConfig
+from .config import CompareConfig, RunConfig, scalar_type
 from .errors import UsageError
 
-SCALARS = {"int": int, "float": float, "str": str, "bool": bool}
 IGNORED = {"resolved"}  # what a run's config.json records about its machine: an output, not a setting
 
 
@@ -125,7 +124,7 @@ def _check_type(f: dataclasses.Field, value: Any, path: Path, where: str) -> Any
     as a number); anything else of the wrong type is an error."""
     annotation = str(f.type)
     optional = "None" in annotation
-    kind = SCALARS.get(annotation.replace(" | None", "").strip())
+    kind = scalar_type(annotation)
     if value is None and optional:
         return None
     if kind is None:  # a non-scalar field (none today besides the nested ones): taken as given
