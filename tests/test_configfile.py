@@ -157,6 +157,16 @@ def test_a_missing_file_and_json_files(tmp_path, capsys):
     assert printed(capsys, ["train", "--config", str(file)])["method"]["rank"] == 3
 
 
+def test_yaml_numbers_without_a_dot_are_floats(tmp_path, capsys):
+    file = tmp_path / "c.yaml"
+    file.write_text("train: {lr: 1e-3, min_delta: 0}\nmethod: {alpha: 32}\n")  # PyYAML: '1e-3' is a string
+    cfg = printed(capsys, ["train", "--config", str(file)])
+    assert (cfg["train"]["lr"], cfg["train"]["min_delta"], cfg["method"]["alpha"]) == (1e-3, 0.0, 32.0)
+    file.write_text("train: {lr: fast}\n")
+    assert main(["train", "--config", str(file)]) == 2
+    assert "'train.lr' must be float or null, got 'fast' (str)" in capsys.readouterr().err
+
+
 def test_the_readme_study_is_a_valid_config(tmp_path):
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]

@@ -120,8 +120,8 @@ def _settings(value: Any, path: Path, where: str, allowed: tuple[str, ...]) -> d
 
 
 def _check_type(f: dataclasses.Field, value: Any, path: Path, where: str) -> Any:
-    """`value` as field `f`'s type: ints pass for floats and numbers for strings (YAML reads `lr: 0.001`
-    as a number); anything else of the wrong type is an error."""
+    """`value` as field `f`'s type: ints and numeric strings pass for floats, numbers for strings (YAML
+    reads compare's `lr: 0.001` as a number); anything else of the wrong type is an error."""
     annotation = str(f.type)
     optional = "None" in annotation
     kind = scalar_type(annotation)
@@ -131,6 +131,11 @@ def _check_type(f: dataclasses.Field, value: Any, path: Path, where: str) -> Any
         return value
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if kind is float and isinstance(value, str):  # YAML 1.1 reads `lr: 1e-3` (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
