@@ -6,6 +6,7 @@
     compare(CompareConfig)     -> results.json     peftlab.comparison
     export(ExportConfig)       -> summary          here
     params(RunConfig)          -> counts           here
+    list_runs(RunsConfig)      -> run summaries    peftlab.run_list
 
 `from peftlab import generate` (and the others) gives these functions. The modules are imported when
 a command runs, so `peftlab --help` stays fast.
