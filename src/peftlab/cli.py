@@ -15,23 +15,16 @@ from dataclasses import dataclass, field
 from . import __version__
 from .config import (
     EVAL_TRAIN_FIELDS, SECTIONS, CompareConfig, EnvConfig, EvalConfig, ExportConfig, GenerateConfig, RunConfig,
-    TrainConfig, set_fields,
+    RunsConfig, TrainConfig, scalar_type, set_fields,
 )
 from .errors import UsageError
-
-SCALARS = {"int": int, "float": float, "str": str, "bool": bool}
-
-
-def _flag_type(annotation: str):
-    """The scalar type of a field annotated as a string ('int | None' -> int); None: not a flag."""
-    return SCALARS.get(annotation.replace(" | None", "").strip())
 
 
 def add_flags(parser, cls, skip: typing.Collection[str] = ()) -> list[str]:
     """One flag (or positional) per scalar field of dataclass `cls`; returns the names added."""
     added = []
     for f in dataclasses.fields(cls):
-        kind = _flag_type(f.type)
+        kind = scalar_type(f.type)  # None: not a flag
         if f.name in skip or kind is None:
             continue
         meta, help_text = f.metadata, f.metadata.get("help")
@@ -74,23 +67,45 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) ->
     return set_fields(base or RunConfig(), run_settings(args))
 
 
-def from_args(cls, args: argparse.Namespace):
+def from_args(cls, args: argparse.Namespace, base=None):
     """An instance of command config `cls` from parsed flags: nested configs built the same way, a
     `RunConfig` from the run flags, `settings` as the run flags given; a flag not given keeps the
-    field's default."""
+    value in `base` (a --config file's), else the field's default."""
     if cls is RunConfig:
-        return config_from_args(args)
+        return config_from_args(args, base)
     values: dict[str, typing.Any] = {}
     for f in dataclasses.fields(cls):
+        kept = getattr(base, f.name) if base is not None else None
         if f.default_factory is RunConfig:
-            values[f.name] = config_from_args(args)
+            values[f.name] = config_from_args(args, kept)
         elif f.name == "settings":
-            values[f.name] = run_settings(args)
+            values[f.name] = dict(kept or {}) | run_settings(args)
         elif dataclasses.is_dataclass(f.default_factory):
-            values[f.name] = from_args(f.default_factory, args)
+            values[f.name] = from_args(f.default_factory, args, kept)
         elif getattr(args, f.name, None) is not None:
             values[f.name] = getattr(args, f.name)
+        elif base is not None:
+            values[f.name] = kept
     return cls(**values)
+
+
+def config_of(command: str, args: argparse.Namespace):
+    """The command's config: its --config file (if any) under the flags given."""
+    cls = SUBCOMMANDS[command].config
+    base = None
+    if getattr(args, "config_file", None):
+        from .configfile import read_config_file
+
+        base = read_config_file(cls, args.config_file, getattr(args, "run_fields", ()))
+    return from_args(cls, args, base)
+
+
+def print_config(cfg) -> int:
+    """--print-config: what would run, defaults included (a train run's learning rate resolved)."""
+    from .configfile import dump_yaml
+
+    print(dump_yaml(cfg.with_default_lr() if isinstance(cfg, RunConfig) else cfg), end="")
+    return 0
 
 
 # ------------------------------------------------------------------ the parser
@@ -102,6 +117,7 @@ class Subcommand:
     usage: str | None = None
     sections: tuple[str, ...] = ()           # RunConfig sections whose flags it takes
     skip: frozenset = field(default_factory=frozenset)  # ... except these
+    files: bool = False                      # takes --config FILE and --print-config
 
 
 EVAL_SKIP = frozenset(f.name for f in dataclasses.fields(TrainConfig)) - set(EVAL_TRAIN_FIELDS)
@@ -110,7 +126,7 @@ PARAMS_SKIP = frozenset({"data", "source_field", "target_field", "context_field"
 
 SUBCOMMANDS = {
     "train": Subcommand("train one method on one task (or several tasks with prompts)", RunConfig,
-                        sections=tuple(SECTIONS)),
+                        sections=tuple(SECTIONS), files=True),
     "params": Subcommand("count trainable and total parameters of a method on a model", RunConfig,
                          sections=("model", "data", "method"), skip=PARAMS_SKIP),
     "export": Subcommand("write a standalone HF model with a LoRA or last-layer adapter merged in", ExportConfig,
@@ -118,15 +134,17 @@ SUBCOMMANDS = {
     "generate": Subcommand("generate with a trained run or any PEFT adapter: one --text (streamed) or --input JSONL "
                            "requests of mixed tasks", GenerateConfig,
                            usage="peftlab generate (RUN | --adapter DIR [--model M]) (--text TEXT | --input FILE "
-                                 "[--output FILE]) [--task TASK] [--raw] [options]"),
+                                 "[--output FILE]) [--task TASK] [--raw] [options]", files=True),
     "eval": Subcommand("loss on every split and task quality of a run, any PEFT adapter or the base model", EvalConfig,
                        usage="peftlab eval (RUN | --adapter DIR [--model M] | --baseline) [--split test] [options]",
-                       sections=("model", "data", "train"), skip=EVAL_SKIP),
+                       sections=("model", "data", "train"), skip=EVAL_SKIP, files=True),
     "compare": Subcommand("train and evaluate each method on one task; report what each costs and buys", CompareConfig,
                           usage="peftlab compare --out DIR [--methods prompt,lora,last-layer] [train flags] | --from DIR",
-                          sections=tuple(SECTIONS), skip=frozenset({"method", "lr", "out"})),
+                          sections=tuple(SECTIONS), skip=frozenset({"method", "lr", "out"}), files=True),
     "env": Subcommand("print versions, device, CPU capability, native bf16, threads and cache: what a bug report "
                       "needs", EnvConfig),
+    "runs": Subcommand("list the runs below DIR: method, tasks, epochs, val loss, quality, finished / interrupted / "
+                       "failed", RunsConfig),
 }
 
 
@@ -156,7 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
                 if dataclasses.is_dataclass(f.default_factory) and f.default_factory is not RunConfig:
                     add_flags(child.add_argument_group(f.name), f.default_factory)
         add_run_flags(child, command.sections, command.skip)
+        if command.files:
+            add_file_flags(child)
     return parser
+
+
+def add_file_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("config file")
+    group.add_argument("--config", dest="config_file", metavar="FILE",
+                       help="read settings from a YAML or JSON file (a run's config.json repeats the run); "
+                            "flags given here override it")
+    group.add_argument("--print-config", action="store_true",
+                       help="print the resolved config as YAML (defaults included) and exit without running")
 
 
 def _quiet_library_progress_bars() -> None:
@@ -176,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
 
         configure_threads()
     try:
-        return CONSOLE[args.command](from_args(SUBCOMMANDS[args.command].config, args))
+        cfg = config_of(args.command, args)
+        if getattr(args, "print_config", False):
+            return print_config(cfg)
+        return CONSOLE[args.command](cfg)
     except UsageError as exc:
         print(f"peftlab: error: {exc}", file=sys.stderr)
         return 2

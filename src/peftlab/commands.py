@@ -6,6 +6,7 @@
     compare(CompareConfig)     -> results.json     peftlab.comparison
     export(ExportConfig)       -> summary          here
     params(RunConfig)          -> counts           here
+    list_runs(RunsConfig)      -> run summaries    peftlab.run_list
 
 `from peftlab import generate` (and the others) gives these functions. The modules are imported when
 a command runs, so `peftlab --help` stays fast.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from .config import CompareConfig, EnvConfig, EvalConfig, ExportConfig, GenerateConfig, RunConfig
+from .config import CompareConfig, EnvConfig, EvalConfig, ExportConfig, GenerateConfig, RunConfig, RunsConfig
 
 
 def export(cfg: ExportConfig) -> dict:
@@ -99,7 +100,15 @@ def console_env(cfg: EnvConfig) -> int:
     return 0
 
 
+def console_runs(cfg: RunsConfig) -> int:
+    from .run_list import format_runs, list_runs, runs_json
+
+    runs = list_runs(cfg)
+    print(runs_json(runs) if cfg.json else format_runs(runs) if runs else f"no runs below {cfg.dir}")
+    return 0
+
+
 CONSOLE: dict[str, Callable[..., int]] = {
     "train": console_train, "params": console_params, "export": console_export, "generate": console_generate,
-    "eval": console_eval, "compare": console_compare, "env": console_env,
+    "eval": console_eval, "compare": console_compare, "env": console_env, "runs": console_runs,
 }

@@ -29,6 +29,15 @@ BATCH_SIZE = 8  # examples (or requests) per forward, for every command that bat
 DEFAULT_LR = {"prompt": 3e-2, "lora": 1e-3, "last-layer": 1e-4}
 
 
+SCALARS = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def scalar_type(annotation: str) -> type | None:
+    """The scalar type of a field annotated as a string ('int | None' -> int); None: not a scalar (a
+    nested config or a mapping). The CLI makes flags of these; config files are checked against them."""
+    return SCALARS.get(annotation.replace(" | None", "").strip())
+
+
 def _opt(default: Any, help: str, **extra: Any) -> Any:
     """A dataclass field whose help text travels to argparse."""
     return field(default=default, metadata={"help": help, **extra})
@@ -143,6 +152,13 @@ class TrainConfig:
     save_interval: int = _opt(1, "checkpoint every N epochs (and always at the end)")
     save_every_steps: int | None = _opt(None, "also checkpoint every N optimizer steps")
     keep_checkpoints: int = _opt(2, "how many most recent checkpoints to keep")
+    eval_every_steps: int | None = _opt(None, "also compute the val loss every N optimizer steps (it always is at "
+                                              "each epoch end)", metavar="N")
+    early_stopping_patience: int | None = _opt(None, "stop after K val-loss evaluations in a row without an "
+                                                     "improvement of more than --min-delta", metavar="K")
+    min_delta: float = _opt(0.0, "the val-loss decrease that counts as an improvement, for early stopping and "
+                                 "--keep-best")
+    keep_best: bool = _opt(False, "write the weights of the best val loss to adapter/ (default: the last ones)")
     resume: bool = _opt(False, "continue the run in --out from its last good checkpoint")
     overwrite: bool = _opt(False, "replace an existing run directory")
 
@@ -155,8 +171,11 @@ class TrainConfig:
             raise UsageError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise UsageError(f"--max-grad-norm must be > 0, got {self.max_grad_norm}")
-        if self.save_every_steps is not None:
-            _positive("--save-every-steps", self.save_every_steps)
+        for flag in ("save_every_steps", "eval_every_steps", "early_stopping_patience"):
+            if getattr(self, flag) is not None:
+                _positive("--" + flag.replace("_", "-"), getattr(self, flag))
+        if not 0 <= self.min_delta < math.inf:
+            raise UsageError(f"--min-delta must be a finite number >= 0, got {self.min_delta}")
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite contradict each other: pick one")
 
@@ -341,6 +360,14 @@ class EnvConfig:
     """`env`: what a bug report needs about this machine and installation."""
 
     json: bool = _opt(False, "print it as JSON")
+
+
+@dataclass
+class RunsConfig:
+    """`runs`: one line per run directory found below `dir` (see `run_list.py` for the status rule)."""
+
+    dir: str = _opt("runs", "where to look for runs, recursively (default: runs)", positional=True, metavar="DIR")
+    json: bool = _opt(False, "print a JSON list instead of the table")
 
 
 def _positive(flag: str, value: int) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 
 from .checkpoint import load_latest, write_checkpoint
 from .config import RunConfig
 from .data.collate import make_batch
+from .early_stopping import stopper_for
 from .errors import UsageError
 from .hardware import precision_text, probe
 from .loss import split_loss
@@ -40,6 +41,11 @@ class TrainState:
     train_time_s: float = 0.0
     history: list = field(default_factory=list)
     log_offset: int = 0          # bytes of log.jsonl that belong to this state
+    stopping: dict = field(default_factory=dict)  # EarlyStopping progress: best val loss, patience count
+    best_weights: dict | None = field(default=None, repr=False)  # --keep-best: a tensor group, not JSON
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "best_weights"}
 
 
 # ------------------------------------------------------------------ data order and learning rate
@@ -83,7 +89,9 @@ def save_checkpoint(run: RunDir, p: Prepared, optimizer: torch.optim.Optimizer, 
     if torch.cuda.is_available():
         rng |= {f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
     tensors = {"trainable": p.adapted.named_trainable(), "optimizer": moments, "rng": rng}
-    write_checkpoint(run.checkpoints, state.step, tensors, asdict(state), p.cfg.train.keep_checkpoints,
+    if state.best_weights is not None:
+        tensors["best"] = state.best_weights
+    write_checkpoint(run.checkpoints, state.step, tensors, state.to_json(), p.cfg.train.keep_checkpoints,
                      epoch=state.epoch)
 
 
@@ -109,6 +117,7 @@ def restore_checkpoint(run: RunDir, p: Prepared, optimizer: torch.optim.Optimize
         if cuda:
             torch.cuda.set_rng_state_all(cuda)
     state = TrainState(**raw_state)
+    state.best_weights = tensors.get("best")
     run.truncate_log(state.log_offset)
     return state
 
@@ -136,7 +145,11 @@ def train(cfg: RunConfig, *, announce=print) -> dict:
         torch.manual_seed(cfg.train.seed)
     announce(_banner(p, state))
     memory = PeakMemory(p.device).start()
-    fit(p, run, optimizer, state, memory, announce)
+    try:
+        fit(p, run, optimizer, state, memory, announce)
+    except UsageError as exc:  # e.g. a non-finite loss: `peftlab runs` shows the run as failed, and why
+        run.log({"event": "error", "step": state.step, "message": str(exc)})
+        raise
     return finish(p, run, state, memory.stop(), memory.kind)
 
 
@@ -150,7 +163,7 @@ def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemo
         order = epoch_order(sizes, t.seed, epoch, p.cfg.data.task_sampling)
         batches = [order[i:i + t.batch_size] for i in range(0, len(order), t.batch_size)]
         bar = _progress(len(batches), state.batch, epoch)
-        while state.batch < len(batches):
+        while state.batch < len(batches) and not stopper_for(t, state.stopping).should_stop:
             group = batches[state.batch: state.batch + t.grad_accum]
             started = time.perf_counter()
             loss = train_step(p, optimizer, group, lr_at(state.step, total_steps, t), state)
@@ -162,6 +175,8 @@ def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemo
             _after_step(p, run, optimizer, state, loss, bar, announce)
         if bar is not None:
             bar.close()
+        if state.batch < len(batches):  # stopped early inside the epoch
+            break
         end_epoch(p, run, optimizer, state, memory, announce)
 
 
@@ -221,8 +236,31 @@ def _after_step(p: Prepared, run: RunDir, optimizer, state: TrainState, loss: fl
         (bar.write if bar is not None else announce)(line)
         run.log({"event": "step", "epoch": state.epoch + 1, "step": state.step, "loss": loss,
                  "lr": optimizer.param_groups[0]["lr"]})
-    if t.save_every_steps and state.step % t.save_every_steps == 0:
+    stop = bool(t.eval_every_steps) and state.step % t.eval_every_steps == 0 and \
+        _evaluate_mid_epoch(p, run, state, bar.write if bar is not None else announce)
+    if (t.save_every_steps and state.step % t.save_every_steps == 0) or stop:
         save_checkpoint(run, p, optimizer, state)
+
+
+def _evaluate_mid_epoch(p: Prepared, run: RunDir, state: TrainState, announce) -> bool:
+    """--eval-every-steps: the val loss now, logged as an "eval" event; True when early stopping fires."""
+    val = split_loss(p.adapted, p.examples["val"], batch_size=p.cfg.train.batch_size, pad_id=p.pad_id)
+    run.log({"event": "eval", "epoch": state.epoch + 1, "step": state.step, "val_loss": val["loss"]})
+    announce(f"Epoch: {state.epoch + 1} | Step: {state.step} | val loss {_fmt(val['loss'])}")
+    return _observe(p, state, val["loss"], announce)
+
+
+def _observe(p: Prepared, state: TrainState, val_loss: float | None, announce) -> bool:
+    """Count one evaluation for early stopping and --keep-best; True when training should stop."""
+    stopper = stopper_for(p.cfg.train, state.stopping)
+    counted = stopper.evaluations
+    if stopper.observe(val_loss, step=state.step, epoch=state.epoch + 1) and p.cfg.train.keep_best:
+        state.best_weights = {n: w.detach().clone() for n, w in p.adapted.named_trainable().items()}
+    state.stopping = stopper.progress()
+    if stopper.should_stop and stopper.evaluations > counted:
+        announce(f"early stopping at step {state.step}: no val-loss improvement in {stopper.patience} evaluations "
+                 f"(best {_fmt(stopper.best_loss)} at step {stopper.best_step})")
+    return stopper.should_stop
 
 
 def end_epoch(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemory, announce) -> None:
@@ -240,16 +278,21 @@ def end_epoch(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: Pe
              f"{state.epoch_time_s:.1f} s")
     for task in per_task if len(p.adapted.tasks) > 1 else ():
         announce(f"  {task}: train loss {per_task[task]:.4f} | val loss {_fmt(val['per_task'].get(task))}")
+    stop = _observe(p, state, val["loss"], announce)
     state.epoch += 1
     state.batch = 0
     state.epoch_loss_sum, state.epoch_tokens, state.epoch_task_sums, state.epoch_time_s = 0.0, 0, {}, 0.0
-    if state.epoch % t.save_interval == 0 or state.epoch == t.epochs:
+    if state.epoch % t.save_interval == 0 or state.epoch == t.epochs or stop:
         save_checkpoint(run, p, optimizer, state)
 
 
 def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_kind: str) -> dict:
     from .methods import save_adapter
 
+    if p.cfg.train.keep_best and state.best_weights is not None:
+        with torch.no_grad():  # the run is over: its adapter/ holds the best evaluation's weights
+            for name, param in p.adapted.named_trainable().items():
+                param.copy_(state.best_weights[name])
     save_adapter(p.adapted, run.adapter, p.loaded.path, p.cfg.method)
     trainable, total = count_params(p.adapted)
     last = state.history[-1] if state.history else {}
@@ -264,6 +307,8 @@ def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_k
         "train_tokens_per_s": state.seen_tokens / max(state.train_time_s, 1e-9),
         "data": p.data_info, "device": str(p.device), "precision": p.cfg.model.precision,
         "precision_requested": p.precision_requested, "hardware": resolved_settings(p),
+        "steps": state.step, "best": stopper_for(p.cfg.train, state.stopping).summary(),
+        "adapter_weights": "best" if p.cfg.train.keep_best else "last",
     }
     run.merge_metrics(metrics)
     return metrics
