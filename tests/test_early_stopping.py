@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from conftest import summarize_rows, write_jsonl
 from peftlab.config import RunConfig
