@@ -20,7 +20,7 @@ from peftlab.evaluation import evaluate
 from peftlab.tracking import parse_report_to
 from peftlab.training import train
 
-from conftest import make_config, summarize_rows, write_jsonl
+from conftest import ROWS, make_config, summarize_rows, write_jsonl
 
 
 def _events(run: Path):
@@ -68,6 +68,18 @@ def test_tensorboard_events_hold_the_logged_steps_and_epochs(tracked):
     assert _scalars(acc, "epoch/val_loss") == [(3, pytest.approx(epochs[0]["val_loss"], rel=1e-6)),
                                                (6, pytest.approx(epochs[1]["val_loss"], rel=1e-6))]
     assert len(_scalars(acc, "epoch/peak_memory_mb")) == 2
+
+
+def test_multi_task_runs_have_per_task_epoch_tags(tmp_path, one_thread):
+    data = ",".join(f"{t}={write_jsonl(tmp_path / f'{t}.jsonl', ROWS[t](10))}" for t in ("summarize", "qa"))
+    cfg = make_config(tmp_path, task="summarize,qa", data=data, num_prompts=2, max_length=96, max_train_samples=2,
+                      max_eval_samples=2)
+    train(cfg, announce=lambda _: None)
+    acc = _events(tmp_path / "run")
+    epoch = _log(tmp_path / "run", "epoch")[0]
+    for key in ("train_loss", "val_loss"):
+        for task in ("summarize", "qa"):
+            assert _scalars(acc, f"epoch/{key}/{task}")[0][1] == pytest.approx(epoch[f"{key}_per_task"][task])
 
 
 def test_eval_figures_reach_the_run_events(tracked):

@@ -75,7 +75,7 @@ def _data(config: dict, metrics: dict) -> str:
     origin = data.get("origin") or config["data"]["data"]
     origin_text = ", ".join(f"{t}: {o}" for t, o in origin.items()) if isinstance(origin, dict) else str(origin)
     sizes = data.get("sizes") or {}
-    size_text = ", ".join(f"{split} {n}" for split, n in sizes.items())
+    size_text = ", ".join(f"{split} {sizes[split]}" for split in ("train", "val", "test") if split in sizes)
     return f"## Data\n\n- source: {origin_text}\n- examples: {size_text or 'unknown'}\n"
 
 
@@ -109,14 +109,16 @@ def _usage(run_dir: Path, config: dict, tasks: list[str]) -> str:
     method, model = config["method"]["method"], config["model"]["model"]
     base = base_model_id(model)
     adapter = (Path(run_dir) / ADAPTER).as_posix()
-    loaded = f'from transformers import AutoModelForCausalLM\n\nbase = AutoModelForCausalLM.from_pretrained("{base}")\n'
+    note = ("# random:... is peftlab's random-weight test model: transformers cannot load it by that name\n"
+            if model.startswith("random:") else "")
+    loaded = f'{note}base = AutoModelForCausalLM.from_pretrained("{base}")\n'
     if method == "last-layer":
-        python = (loaded + "from safetensors.torch import load_file\n\n"
-                  f'base.load_state_dict(load_file("{adapter}/model.safetensors"), strict=False)  # the last block\n')
+        python = ("from safetensors.torch import load_file\nfrom transformers import AutoModelForCausalLM\n\n" + loaded
+                  + f'base.load_state_dict(load_file("{adapter}/model.safetensors"), strict=False)  # the last block\n')
     else:
         where = f"{adapter}/{tasks[0]}" if len(tasks) > 1 else adapter
-        python = (loaded + "from peft import PeftModel\n\n"
-                  f'model = PeftModel.from_pretrained(base, "{where}")\n')
+        python = ("from peft import PeftModel\nfrom transformers import AutoModelForCausalLM\n\n" + loaded
+                  + f'model = PeftModel.from_pretrained(base, "{where}")\n')
         if len(tasks) > 1:
             python += "# one soft prompt per task: " + ", ".join(f"{adapter}/{t}" for t in tasks) + "\n"
     task = tasks[0]

@@ -229,7 +229,8 @@ def _after_step(p: Prepared, run: RunDir, optimizer, state: TrainState, loss: fl
         bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{state.seen_tokens / max(state.train_time_s, 1e-9):.0f}")
     if state.step % t.log_every == 0:
         line = f"Epoch: {state.epoch + 1} | Step: {state.step} | Loss: {loss:.4f}"
-        (bar.write if bar is not None else announce)(line)
+        if t.progress != "lines":  # lines: the tracker's progress line says it, with tokens/s and ETA
+            (bar.write if bar is not None else announce)(line)
         record = {"event": "step", "epoch": state.epoch + 1, "step": state.step, "loss": loss,
                   "lr": optimizer.param_groups[0]["lr"], "grad_norm": state.grad_norm,
                   "tokens_per_s": state.seen_tokens / max(state.train_time_s, 1e-9)}
