@@ -63,7 +63,7 @@ def test_tensorboard_events_hold_the_logged_steps_and_epochs(tracked):
     assert _scalars(acc, "train/loss") == [(r["step"], pytest.approx(r["loss"], rel=1e-6)) for r in steps]
     assert [v for _, v in _scalars(acc, "train/lr")] == pytest.approx([r["lr"] for r in steps])
     assert [v for _, v in _scalars(acc, "train/grad_norm")] == pytest.approx([r["grad_norm"] for r in steps], rel=1e-6)
-    assert all(v > 0 for _, v in _scalars(acc, "train/tokens_per_s"))
+    assert [s for s, v in _scalars(acc, "train/tokens_per_s") if v > 0] == [r["step"] for r in steps]
     epochs = _log(run, "epoch")
     assert _scalars(acc, "epoch/val_loss") == [(3, pytest.approx(epochs[0]["val_loss"], rel=1e-6)),
                                                (6, pytest.approx(epochs[1]["val_loss"], rel=1e-6))]
@@ -123,7 +123,7 @@ def test_model_card_front_matter_and_figures(tracked):
         assert f"| {split} | {value:.4f} |" in body
     for name, value in metrics["quality"].items():
         assert f"| {name} | {value:.2f} |" in body
-    assert f'PeftModel.from_pretrained(base, "{(run / "adapter").as_posix()}")' in body
+    assert 'PeftModel.from_pretrained(base, "RUN/adapter")' in body and str(run) not in body
     assert "peftlab generate" in body
 
 

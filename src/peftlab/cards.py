@@ -10,6 +10,7 @@ says library_name transformers and loads it with `load_state_dict`.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -39,15 +40,15 @@ def front_matter(config: dict) -> dict:
     return meta
 
 
-def card_text(run_dir: Path, config: dict, metrics: dict) -> str:
-    """The whole README.md of `run_dir`'s adapter."""
+def card_text(config: dict, metrics: dict) -> str:
+    """The whole README.md of a run's adapter, from its config.json and metrics.json."""
     meta = front_matter(config)
     method, tasks = config["method"]["method"], metrics.get("tasks") or [config["data"]["task"]]
     header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     parts = [f"---\n{header}---\n",
              f"# {METHOD_NAMES[method]} of {meta['base_model']} for {', '.join(tasks)}\n",
              "Trained with peftlab (`peftlab train`); every figure below is this run's own (`metrics.json`).\n",
-             _settings(config, metrics), _data(config, metrics), _figures(metrics), _usage(run_dir, config, tasks)]
+             _settings(config, metrics), _data(config, metrics), _figures(metrics), _usage(config, tasks)]
     return "\n".join(parts)
 
 
@@ -74,6 +75,8 @@ def _data(config: dict, metrics: dict) -> str:
     data = metrics.get("data") or {}
     origin = data.get("origin") or config["data"]["data"]
     origin_text = ", ".join(f"{t}: {o}" for t, o in origin.items()) if isinstance(origin, dict) else str(origin)
+    # a card is published with its adapter: local files by name only, not by this machine's path
+    origin_text = re.sub(r"file:(\S+)", lambda m: f"file {Path(m.group(1)).name}", origin_text)
     sizes = data.get("sizes") or {}
     size_text = ", ".join(f"{split} {sizes[split]}" for split in ("train", "val", "test") if split in sizes)
     return f"## Data\n\n- source: {origin_text}\n- examples: {size_text or 'unknown'}\n"
@@ -105,10 +108,10 @@ def _figures(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def _usage(run_dir: Path, config: dict, tasks: list[str]) -> str:
+def _usage(config: dict, tasks: list[str]) -> str:
     method, model = config["method"]["method"], config["model"]["model"]
     base = base_model_id(model)
-    adapter = (Path(run_dir) / ADAPTER).as_posix()
+    adapter = f"RUN/{ADAPTER}"  # the card travels with the adapter: no path of the machine it was made on
     note = ("# random:... is peftlab's random-weight test model: transformers cannot load it by that name\n"
             if model.startswith("random:") else "")
     loaded = f'{note}base = AutoModelForCausalLM.from_pretrained("{base}")\n'
@@ -122,10 +125,10 @@ def _usage(run_dir: Path, config: dict, tasks: list[str]) -> str:
         if len(tasks) > 1:
             python += "# one soft prompt per task: " + ", ".join(f"{adapter}/{t}" for t in tasks) + "\n"
     task = tasks[0]
-    shell = (f'peftlab generate {Path(run_dir).as_posix()} --task {task} --text "..."\n'
-             f"peftlab eval {Path(run_dir).as_posix()}\n"
+    shell = (f'peftlab generate RUN --task {task} --text "..."\n'
+             "peftlab eval RUN\n"
              f'peftlab generate --adapter {adapter} --model {model} --task {task} --text "..."\n')
-    return f"## Use it\n\n```python\n{python}```\n\nWith peftlab:\n\n```bash\n{shell}```\n"
+    return f"## Use it\n\nRUN is the run directory that holds this `adapter/`.\n\n```python\n{python}```\n\nWith peftlab:\n\n```bash\n{shell}```\n"
 
 
 def _num(value, spec: str) -> str:
@@ -139,5 +142,5 @@ def write_card(run_dir: str | Path) -> Path | None:
         return None
     config = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
     path = run_dir / ADAPTER / CARD
-    atomic_write_bytes(path, card_text(run_dir, config, read_metrics(run_dir)).encode("utf-8"))
+    atomic_write_bytes(path, card_text(config, read_metrics(run_dir)).encode("utf-8"))
     return path

@@ -232,10 +232,9 @@ def _after_step(p: Prepared, run: RunDir, optimizer, state: TrainState, loss: fl
         if t.progress != "lines":  # lines: the tracker's progress line says it, with tokens/s and ETA
             (bar.write if bar is not None else announce)(line)
         record = {"event": "step", "epoch": state.epoch + 1, "step": state.step, "loss": loss,
-                  "lr": optimizer.param_groups[0]["lr"], "grad_norm": state.grad_norm,
-                  "tokens_per_s": state.seen_tokens / max(state.train_time_s, 1e-9)}
-        run.log(record)
-        tracking.log_step(record)
+                  "lr": optimizer.param_groups[0]["lr"], "grad_norm": state.grad_norm}
+        run.log(record)  # timings stay out of the log: a resumed run's log equals an uninterrupted one's
+        tracking.log_step(record | {"tokens_per_s": state.seen_tokens / max(state.train_time_s, 1e-9)})
     if t.save_every_steps and state.step % t.save_every_steps == 0:
         save_checkpoint(run, p, optimizer, state)
 
