@@ -204,3 +204,42 @@ def test_compare_child_prints_progress_and_a_finished_line(tmp_path, sum_file, c
     assert any(re.fullmatch(r"peftlab compare: lora finished in \d+ s — test loss \d+\.\d{4}, rouge1 .*", line)
                for line in out), out
     assert (tmp_path / "cmp/runs/lora/tb").is_dir()
+
+
+@pytest.mark.parametrize("key, mode", [(None, "offline"), ("k" * 40, "online")])
+def test_wandb_is_offline_unless_logged_in(tmp_path, monkeypatch, key, mode):
+    """wandb is not installed here: a stand-in module records what peftlab asks of it."""
+    import importlib.machinery
+    import sys
+    import types
+
+    calls: dict = {}
+
+    class Run:
+        id = "abc123"
+        config = types.SimpleNamespace(update=lambda params, **_: calls.setdefault("params", params))
+
+        def log(self, values, step):
+            calls.setdefault("logged", []).append((step, values))
+
+        def finish(self):
+            calls["finished"] = True
+
+    stub = types.ModuleType("wandb")
+    stub.__spec__ = importlib.machinery.ModuleSpec("wandb", None)
+    stub.init = lambda **kwargs: calls.update(init=kwargs) or Run()
+    monkeypatch.setitem(sys.modules, "wandb", stub)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    if key:
+        monkeypatch.setenv("WANDB_API_KEY", key)
+    else:
+        monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    from peftlab.tracking import open_tracking
+
+    tracking = open_tracking("wandb", tmp_path)
+    tracking.log_step({"step": 3, "loss": 1.5, "lr": 0.1})
+    tracking.close()
+    assert calls["init"]["mode"] == mode and calls["init"]["dir"] == str(tmp_path)
+    assert calls["logged"] == [(3, {"train/loss": 1.5, "train/lr": 0.1})] and calls["finished"]
+    assert json.loads((tmp_path / "tracking.json").read_text()) == {"wandb": "abc123"}

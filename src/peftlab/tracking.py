@@ -72,7 +72,8 @@ class TensorBoardTracker(Tracker):
     def __init__(self, run_dir: Path, purge_step: int | None):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(Path(run_dir) / TB_DIR), purge_step=purge_step)
+        # flushed every 10 s (not 120): `tensorboard --logdir` is how a user watches a long run
+        self.writer = SummaryWriter(str(Path(run_dir) / TB_DIR), purge_step=purge_step, flush_secs=10)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         for tag, value in values.items():
