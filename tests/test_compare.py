@@ -88,6 +88,18 @@ def test_every_figure_is_present_and_finite(compared):
     assert config["max_new_tokens"] == {"summarize": 4} and config["decoding"] == "greedy"
 
 
+def test_tensorboard_overlays_the_methods_with_the_same_tags(compared):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = {}
+    for name in METHODS:
+        events = EventAccumulator(str(compared[0] / "runs" / name / "tb"))
+        events.Reload()
+        tags[name] = set(events.Tags()["scalars"])
+    assert tags["prompt"] == tags["lora"] == tags["last-layer"]
+    assert {"epoch/val_loss", "epoch/train_loss", "eval/loss/test", "eval/quality/rouge1"} <= tags["lora"]
+
+
 def test_parameter_counts_are_consistent(compared):
     results = _results(compared[0])
     m, base_total = results["methods"], results["model"]["total_params"]

@@ -159,7 +159,17 @@ def run_method(spec: CompareSpec, method: str, announce=print) -> None:
     stage = method_stage(cfg, eval_signature(cfg, spec.opts))
     announce(f"peftlab compare: {method} (lr {cfg.train.lr:g}) — {_STAGE_TEXT[stage]}")
     if stage != "done":
-        run_child(method, method_child, cfg, stage, spec.opts)
+        started = time.perf_counter()
+        figures = run_child(method, method_child, cfg, stage, spec.opts)
+        announce(finished_line(method, figures, time.perf_counter() - started))
+
+
+def finished_line(method: str, figures: dict, elapsed_s: float) -> str:
+    """One line per finished method: its time and headline figures."""
+    loss = (figures.get("loss") or {}).get("test")
+    quality = ", ".join(f"{k} {v:.2f}" for k, v in (figures.get("quality") or {}).items())
+    return f"peftlab compare: {method} finished in {elapsed_s:.0f} s — test loss {_num(loss, '.4f')}" + \
+        (f", {quality}" if quality else "")
 
 
 _STAGE_TEXT = {"done": "already trained and evaluated, kept", "eval": "already trained, evaluating",
@@ -220,7 +230,7 @@ def config_record(spec: CompareSpec) -> dict:
     """The exact configuration: every shared setting, each method's learning rate, and how quality was
     measured (bookkeeping fields such as checkpointing and the run directory are left out)."""
     skip = {"out", "resume", "overwrite", "log_every", "save_interval", "save_every_steps", "keep_checkpoints",
-            "method", "lr"}
+            "method", "lr", "report_to", "progress"}
     record = {"methods": ",".join(spec.methods), "lr": spec.lrs}
     for section in ("model", "data", "method", "train"):
         part = getattr(spec.base, section)

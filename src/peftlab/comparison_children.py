@@ -62,6 +62,7 @@ def method_child(cfg: RunConfig, stage: str, opts: EvalOptions) -> dict:
     if stage in ("train", "resume"):
         cfg.train.resume = stage == "resume"
         cfg.train.overwrite = stage == "train" and Path(cfg.train.out).exists()
+        cfg.train.progress = "lines"  # the child writes to a prefixed stream, not a terminal: no bar
         train(cfg)
     device = {"device": cfg.model.device} if cfg.model.device != "auto" else {}
     figures = evaluate_target(target_for_run(cfg.train.out, device), opts)

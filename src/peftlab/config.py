@@ -161,8 +161,15 @@ class TrainConfig:
     keep_best: bool = _opt(False, "write the weights of the best val loss to adapter/ (default: the last ones)")
     resume: bool = _opt(False, "continue the run in --out from its last good checkpoint")
     overwrite: bool = _opt(False, "replace an existing run directory")
+    report_to: str = _opt("tensorboard", "where figures go besides log.jsonl: comma-separated tensorboard (RUN/tb), "
+                                         "mlflow, wandb, or none (mlflow and wandb need peftlab[mlflow] / [wandb])")
+    progress: str = _opt("auto", "auto: a progress bar on a terminal; lines: a line every --log-every steps with "
+                                 "loss, tokens/s and ETA (what compare's children print)", choices=("auto", "lines"))
 
     def validate(self) -> None:
+        from .tracking import parse_report_to  # one line for an unknown backend or a missing extra
+
+        parse_report_to(self.report_to)
         for flag in ("epochs", "batch_size", "grad_accum", "log_every", "save_interval", "keep_checkpoints"):
             _positive("--" + flag.replace("_", "-"), getattr(self, flag))
         if self.lr is not None and not 0 < self.lr < math.inf:

@@ -189,7 +189,19 @@ def evaluate_target(target: EvalTarget, opts: EvalOptions, *, baseline: bool = F
         row["base_generation"] = base["base_generation"]
     if target.out is not None:
         write_eval(target.out, figures, samples or base_samples)
+    if target.adapter is not None and target.out is not None and target.adapter == target.out / "adapter":
+        _refresh_run(target, figures)
     return figures
+
+
+def _refresh_run(target: EvalTarget, figures: dict) -> None:
+    """A run's eval figures also go to its trackers (at its last step) and into its model card."""
+    from .cards import write_card
+    from .rundir import read_metrics
+    from .tracking import record_eval
+
+    record_eval(target.out, target.cfg.train.report_to, figures, read_metrics(target.out).get("steps", 0))
+    write_card(target.out)
 
 
 def _score_base(cfg: RunConfig, opts: EvalOptions) -> tuple[dict, list[dict]]:

@@ -27,7 +27,8 @@ CONFIG, LOG, METRICS, ADAPTER, CHECKPOINTS, SAMPLES = (
 
 # Settings that may differ when a run is continued without changing what its figures mean: where the
 # directory lives, where it runs, and the resume/overwrite switches themselves. `epochs` may grow.
-FREE_KEYS = {("train", "out"), ("train", "resume"), ("train", "overwrite"), ("model", "device")}
+FREE_KEYS = {("train", "out"), ("train", "resume"), ("train", "overwrite"), ("model", "device"),
+             ("train", "report_to"), ("train", "progress")}
 
 
 def differing_keys(saved: RunConfig, wanted: RunConfig) -> list[str]:

@@ -26,6 +26,7 @@ from .memory import PeakMemory
 from .models import count_params
 from .pipeline import Prepared, prepare
 from .rundir import RunDir
+from .tracking import NO_TRACKING, Tracking, flat_params, open_tracking
 
 
 @dataclass
@@ -42,6 +43,7 @@ class TrainState:
     history: list = field(default_factory=list)
     log_offset: int = 0          # bytes of log.jsonl that belong to this state
     stopping: dict = field(default_factory=dict)  # EarlyStopping progress: best val loss, patience count
+    grad_norm: float = 0.0       # of the last optimizer step, for the step log
     best_weights: dict | None = field(default=None, repr=False)  # --keep-best: a tensor group, not JSON
 
     def to_json(self) -> dict:
@@ -144,25 +146,32 @@ def train(cfg: RunConfig, *, announce=print) -> dict:
         run.truncate_log(0)
         torch.manual_seed(cfg.train.seed)
     announce(_banner(p, state))
+    tracking = open_tracking(cfg.train.report_to, run.path, resume_step=state.step if cfg.train.resume else None,
+                             progress=cfg.train.progress == "lines", write=announce)
+    tracking.params(flat_params(cfg.to_dict()))
     memory = PeakMemory(p.device).start()
     try:
-        fit(p, run, optimizer, state, memory, announce)
+        fit(p, run, optimizer, state, memory, announce, tracking)
+        return finish(p, run, state, memory.stop(), memory.kind)
     except UsageError as exc:  # e.g. a non-finite loss: `peftlab runs` shows the run as failed, and why
         run.log({"event": "error", "step": state.step, "message": str(exc)})
         raise
-    return finish(p, run, state, memory.stop(), memory.kind)
+    finally:
+        tracking.close()
 
 
-def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemory, announce) -> None:
+def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemory, announce,
+        tracking: Tracking = NO_TRACKING) -> None:
     t = p.cfg.train
     sizes = [sum(1 for r in p.rows["train"] if r["task"] == task) for task in p.adapted.tasks]
     batches_per_epoch = math.ceil(len(epoch_order(sizes, t.seed, 0, p.cfg.data.task_sampling)) / t.batch_size)
     total_steps = t.epochs * math.ceil(batches_per_epoch / t.grad_accum)
+    tracking.plan(total_steps, state.step)
     p.adapted.train()
     for epoch in range(state.epoch, t.epochs):
         order = epoch_order(sizes, t.seed, epoch, p.cfg.data.task_sampling)
         batches = [order[i:i + t.batch_size] for i in range(0, len(order), t.batch_size)]
-        bar = _progress(len(batches), state.batch, epoch)
+        bar = _progress(len(batches), state.batch, epoch) if t.progress == "auto" else None
         while state.batch < len(batches) and not stopper_for(t, state.stopping).should_stop:
             group = batches[state.batch: state.batch + t.grad_accum]
             started = time.perf_counter()
@@ -172,12 +181,12 @@ def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemo
             state.train_time_s += elapsed
             state.batch += len(group)
             state.step += 1
-            _after_step(p, run, optimizer, state, loss, bar, announce)
+            _after_step(p, run, optimizer, state, loss, bar, announce, tracking)
         if bar is not None:
             bar.close()
         if state.batch < len(batches):  # stopped early inside the epoch
             break
-        end_epoch(p, run, optimizer, state, memory, announce)
+        end_epoch(p, run, optimizer, state, memory, announce, tracking)
 
 
 def train_step(p: Prepared, optimizer, group: list[list[int]], lr: float, state: TrainState) -> float:
@@ -194,7 +203,7 @@ def train_step(p: Prepared, optimizer, group: list[list[int]], lr: float, state:
         step_sum += losses.detach().sum().item()
         state.seen_tokens += int(batch.attention_mask.sum())
     params = optimizer.param_groups[0]["params"]
-    norm = _grad_norm(params, p.cfg.train.max_grad_norm)
+    norm = state.grad_norm = _grad_norm(params, p.cfg.train.max_grad_norm)
     if not (math.isfinite(step_sum) and math.isfinite(norm)):  # stop before the weights are poisoned
         raise UsageError(f"the {'loss' if not math.isfinite(step_sum) else 'gradient'} became non-finite at step "
                          f"{state.step + 1} (epoch {state.epoch + 1}): lower --lr or set --max-grad-norm and start "
@@ -226,16 +235,20 @@ def _accumulate(state: TrainState, batch, losses: torch.Tensor, rows: torch.Tens
         sums[1] += chosen.numel()
 
 
-def _after_step(p: Prepared, run: RunDir, optimizer, state: TrainState, loss: float, bar, announce) -> None:
+def _after_step(p: Prepared, run: RunDir, optimizer, state: TrainState, loss: float, bar, announce,
+                tracking: Tracking = NO_TRACKING) -> None:
     t = p.cfg.train
     if bar is not None:
         bar.update(t.grad_accum)
         bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{state.seen_tokens / max(state.train_time_s, 1e-9):.0f}")
     if state.step % t.log_every == 0:
         line = f"Epoch: {state.epoch + 1} | Step: {state.step} | Loss: {loss:.4f}"
-        (bar.write if bar is not None else announce)(line)
-        run.log({"event": "step", "epoch": state.epoch + 1, "step": state.step, "loss": loss,
-                 "lr": optimizer.param_groups[0]["lr"]})
+        if t.progress != "lines":  # lines: the tracker's progress line says it, with tokens/s and ETA
+            (bar.write if bar is not None else announce)(line)
+        record = {"event": "step", "epoch": state.epoch + 1, "step": state.step, "loss": loss,
+                  "lr": optimizer.param_groups[0]["lr"], "grad_norm": state.grad_norm}
+        run.log(record)  # timings stay out of the log: a resumed run's log equals an uninterrupted one's
+        tracking.log_step(record | {"tokens_per_s": state.seen_tokens / max(state.train_time_s, 1e-9)})
     stop = bool(t.eval_every_steps) and state.step % t.eval_every_steps == 0 and \
         _evaluate_mid_epoch(p, run, state, bar.write if bar is not None else announce)
     if (t.save_every_steps and state.step % t.save_every_steps == 0) or stop:
@@ -263,7 +276,8 @@ def _observe(p: Prepared, state: TrainState, val_loss: float | None, announce) -
     return stopper.should_stop
 
 
-def end_epoch(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemory, announce) -> None:
+def end_epoch(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemory, announce,
+              tracking: Tracking = NO_TRACKING) -> None:
     t = p.cfg.train
     val = split_loss(p.adapted, p.examples["val"], batch_size=t.batch_size, pad_id=p.pad_id)
     train_loss = state.epoch_loss_sum / max(state.epoch_tokens, 1)
@@ -274,6 +288,7 @@ def end_epoch(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: Pe
         record |= {"train_loss_per_task": per_task, "val_loss_per_task": val["per_task"]}
     state.history.append(record)
     run.log({"event": "epoch", **record})
+    tracking.log_epoch(record, state.step)
     announce(f"Epoch: {state.epoch + 1} | train loss {train_loss:.4f} | val loss {_fmt(val['loss'])} | "
              f"{state.epoch_time_s:.1f} s")
     for task in per_task if len(p.adapted.tasks) > 1 else ():
@@ -287,6 +302,7 @@ def end_epoch(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: Pe
 
 
 def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_kind: str) -> dict:
+    from .cards import write_card
     from .methods import save_adapter
 
     if p.cfg.train.keep_best and state.best_weights is not None:
@@ -304,13 +320,14 @@ def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_k
         "epoch_time_s": sum(h["time_s"] for h in state.history) / max(len(state.history), 1),
         "epoch_times_s": [h["time_s"] for h in state.history], "history": state.history,
         "peak_memory_mb": peak_mb, "memory_kind": memory_kind,
-        "train_tokens_per_s": state.seen_tokens / max(state.train_time_s, 1e-9),
+        "train_tokens_per_s": state.seen_tokens / max(state.train_time_s, 1e-9), "steps": state.step,
         "data": p.data_info, "device": str(p.device), "precision": p.cfg.model.precision,
         "precision_requested": p.precision_requested, "hardware": resolved_settings(p),
         "steps": state.step, "best": stopper_for(p.cfg.train, state.stopping).summary(),
         "adapter_weights": "best" if p.cfg.train.keep_best else "last",
     }
     run.merge_metrics(metrics)
+    write_card(run.path)
     return metrics
 
 
