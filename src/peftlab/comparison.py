@@ -182,7 +182,7 @@ def run_baseline(spec: CompareSpec, announce=print) -> None:
 
 METHOD_KEYS = ("trainable_params", "total_params", "trainable_pct", "loss", "loss_per_task", "history",
                "epoch_time_s", "epoch_times_s", "train_tokens_per_s", "peak_memory_mb", "quality",
-               "quality_per_task", "eval_time_s")
+               "quality_per_task", "generations", "eval_time_s")
 
 
 def collect(spec: CompareSpec) -> dict:
@@ -205,7 +205,8 @@ def collect(spec: CompareSpec) -> dict:
                   "untrained": base.get("untrained", first.get("untrained_model"))},
         "data": {"origin": _origin(data.get("origin")), "sizes": data.get("sizes")},
         "memory_kind": first.get("memory_kind"),
-        "baseline": {k: base.get(k) for k in ("loss", "loss_per_task", "quality", "quality_per_task", "eval_time_s")},
+        "baseline": {k: base.get(k) for k in ("loss", "loss_per_task", "quality", "quality_per_task", "generations",
+                                                   "eval_time_s")},
         "methods": {m: {k: runs[m].get(k) for k in METHOD_KEYS} | {"lr": spec.lrs[m]} for m in spec.methods},
     }
 
@@ -227,7 +228,8 @@ def config_record(spec: CompareSpec) -> dict:
         record |= {f.name: getattr(part, f.name) for f in dataclasses.fields(part) if f.name not in skip}
     decoding = "greedy" if spec.opts.num_beams == 1 else f"beam search, {spec.opts.num_beams} beams"
     return record | {"quality_split": spec.opts.split, "decoding": decoding,
-                     "max_new_tokens": {t: spec.opts.tokens_for(t) for t in spec.base.data.tasks}}
+                     "max_new_tokens": {t: spec.opts.tokens_for(t) for t in spec.base.data.tasks},
+                     "min_new_tokens": {t: spec.opts.min_tokens_for(t) for t in spec.base.data.tasks}}
 
 
 # ------------------------------------------------------------------ the command

@@ -228,10 +228,15 @@ class QualityConfig:
     max_new_tokens: int | None = _opt(None, "tokens to generate at most (default per task: summarize 48, qa 16, "
                                             "translate 64)", metavar="N")
     num_beams: int = _opt(1, "beam search with K beams (default: 1, greedy)", metavar="K")
+    min_new_tokens: int | None = _opt(None, "non-blank tokens a generation says before it may stop (default: 1 for "
+                                            "tasks whose answers are never empty, i.e. all built-in ones; 0: off)",
+                                      metavar="N")
 
     def validate(self) -> None:
         if self.split not in SPLITS:
             raise UsageError(f"unknown --split {self.split!r}: use one of {', '.join(SPLITS)}")
+        if self.min_new_tokens is not None and (isinstance(self.min_new_tokens, bool) or self.min_new_tokens < 0):
+            raise UsageError(f"--min-new-tokens must be an integer >= 0, got {self.min_new_tokens}")
         for flag, value in (("--max-new-tokens", self.max_new_tokens), ("--num-beams", self.num_beams)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise UsageError(f"{flag} must be a positive integer, got {value}")

@@ -55,6 +55,7 @@ class Task:
     make_row: Callable[[random.Random], Row] | None = None  # the built-in generator (None: bring --data)
     hf_preset: HFPreset | None = None
     stop_at_newline: bool = True  # the target is one line: decoding stops at a newline token or EOS
+    never_empty: bool = False  # every reference says something: eval decodes at least one non-blank token
 
     def __post_init__(self) -> None:
         if len(self.labels) != len(self.fields) - 1:
@@ -108,7 +109,7 @@ SUMMARIZE = Task(
     init_text="summarize shorten distill short",
     max_new_tokens=48,  # built-in summaries are ~30 tokens
     metric=scores.rouge, metric_names=("rouge1", "rouge2", "rougeL"), primary_metric="rougeL",
-    make_row=summarize_row,
+    make_row=summarize_row, never_empty=True,
     hf_preset=HFPreset("abisee/cnn_dailymail", ("cnn_dailymail",), "3.0.0",
                        {"article": ("article",), "summary": ("highlights",)}),
 )
@@ -121,7 +122,7 @@ QA = Task(
     init_text="question answer help result",
     max_new_tokens=16,  # answers are a few words
     metric=scores.squad, metric_names=("exact_match", "f1"), primary_metric="f1",
-    make_row=qa_row,
+    make_row=qa_row, never_empty=True,
     hf_preset=HFPreset("rajpurkar/squad", ("squad",), None,
                        {"context": ("context",), "question": ("question",), "answer": ("answers", "text", 0)}),
 )
@@ -133,7 +134,7 @@ TRANSLATE = Task(
     init_text="bulgarian english translation translate_bg_en",
     max_new_tokens=64,
     metric=scores.translation, metric_names=("bleu", "chrf"), primary_metric="bleu",
-    make_row=translate_row,
+    make_row=translate_row, never_empty=True,
     hf_preset=HFPreset("Helsinki-NLP/opus-100", ("opus100", "opus-100"), "bg-en",
                        {"source": ("translation", "bg"), "target": ("translation", "en")}),
 )

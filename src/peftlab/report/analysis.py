@@ -123,6 +123,26 @@ def _rising_val_sentence(name: str, history: list[dict]) -> list[str]:
     return [f"{name}: val loss rose over the last {span} ({change})."]
 
 
+def _empty_sentences(results: dict) -> list[str]:
+    """Say so when a model's quality comes from empty outputs: an empty answer scores (about) zero,
+    so a low mean can mean "stops at once" rather than "says the wrong thing"."""
+    metric = lookup(results, "primary_metric") or "quality"
+    rows = [*methods_of(results).items(), ("the base model", lookup(results, "baseline") or {})]
+    sentences = []
+    for name, row in rows:
+        counts = lookup(row, "generations") or {}
+        empty, n = counts.get("empty"), counts.get("examples")
+        if not empty or not n:
+            continue
+        if empty == n:
+            sentences.append(f"{name}: all {n} generations are empty, so its {metric} measures when it stops, "
+                             "not what it says.")
+        else:
+            sentences.append(f"{name}: {empty} of {n} generations are empty (scored as wrong answers), "
+                             f"which pulls its {metric} down.")
+    return sentences
+
+
 def analysis_sentences(results: dict) -> list[str]:
     """Short sentences, each computed from the figures; one whose figures are missing is skipped.
 
@@ -132,6 +152,7 @@ def analysis_sentences(results: dict) -> list[str]:
         _cheapest_sentence(results, MEMORY)
         + _cheapest_sentence(results, SPEED)
         + _quality_sentences(results)
+        + _empty_sentences(results)
         + _cheapest_sentence(results, PARAMS)
         + _gap_sentences(results)
     )

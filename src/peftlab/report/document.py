@@ -118,12 +118,25 @@ def _measured_on_text(results: dict) -> str:
 # --- the main results table ---------------------------------------------------------------------
 
 
-def _main_header(metrics: list[str]) -> list[str]:
-    """Column names of the main table; quality metrics are appended as reported."""
+def _main_header(metrics: list[str], counted: bool) -> list[str]:
+    """Column names of the main table; quality metrics are appended as reported, then the empty and
+    truncated counts where the results have them (results.json from before they were counted do not)."""
     return [
         "method", "trainable params", "% of model", "loss train", "loss val", "loss test",
-        "peak memory MB", "time/epoch s", "tokens/s", *metrics,
+        "peak memory MB", "time/epoch s", "tokens/s", *metrics, *(["empty", "truncated"] if counted else []),
     ]  # fmt: skip
+
+
+def _counted(results: dict) -> bool:
+    rows = [lookup(results, "baseline"), *methods_of(results).values()]
+    return any(lookup(row, "generations") for row in rows)
+
+
+def _generation_counts(row: dict) -> list[str]:
+    """Empty and cut-off generations as 'k/n': a mean score hides them (see analysis)."""
+    counts = lookup(row, "generations") or {}
+    n = counts.get("examples")
+    return [DASH if counts.get(k) is None or n is None else f"{counts[k]}/{n}" for k in ("empty", "truncated")]
 
 
 def _loss_and_quality(row: dict, metrics: list[str]) -> tuple[list[str], list[str]]:
@@ -132,7 +145,7 @@ def _loss_and_quality(row: dict, metrics: list[str]) -> tuple[list[str], list[st
     return loss, [format_figure(lookup(row, "quality", k), QUAL) for k in metrics]
 
 
-def _method_row(name: str, m: dict, metrics: list[str]) -> list[str]:
+def _method_row(name: str, m: dict, metrics: list[str], counted: bool) -> list[str]:
     """One method's row: cost figures from the run, then loss and quality."""
     loss, quality = _loss_and_quality(m, metrics)
     return [
@@ -144,25 +157,30 @@ def _method_row(name: str, m: dict, metrics: list[str]) -> list[str]:
         format_figure(lookup(m, "epoch_time_s"), SEC),
         format_figure(lookup(m, "train_tokens_per_s"), TOKS),
         *quality,
+        *(_generation_counts(m) if counted else []),
     ]
 
 
-def _base_row(results: dict, metrics: list[str]) -> list[str]:
+def _base_row(results: dict, metrics: list[str], counted: bool) -> list[str]:
     """The base model was only evaluated: cost columns are not applicable, shown as a dash."""
-    loss, quality = _loss_and_quality(lookup(results, "baseline") or {}, metrics)
-    return [BASE_ROW, DASH, DASH, *loss, DASH, DASH, DASH, *quality]
+    base = lookup(results, "baseline") or {}
+    loss, quality = _loss_and_quality(base, metrics)
+    return [BASE_ROW, DASH, DASH, *loss, DASH, DASH, DASH, *quality, *(_generation_counts(base) if counted else [])]
 
 
 def _results_blocks(results: dict) -> list[Block]:
     """Main table (one row per method plus the base model), with the memory figure's meaning."""
     metrics = quality_metrics(results)
-    rows = [_method_row(n, m, metrics) for n, m in methods_of(results).items()]
-    rows.append(_base_row(results, metrics))
+    counted = _counted(results)
+    rows = [_method_row(n, m, metrics, counted) for n, m in methods_of(results).items()]
+    rows.append(_base_row(results, metrics, counted))
     return [
         Heading("Results"),
         Paragraph(f"Peak memory is: {lookup(results, 'memory_kind') or DASH}."),
-        Table(_main_header(metrics), rows),
-        Paragraph(f"{DASH} = not measured or not applicable. Time/epoch is the mean over epochs."),
+        Table(_main_header(metrics, counted), rows),
+        Paragraph(f"{DASH} = not measured or not applicable. Time/epoch is the mean over epochs."
+                  + (" Empty: generations with no non-blank token; truncated: cut off at the token budget."
+                     if counted else "")),
     ]
 
 
