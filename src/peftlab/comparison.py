@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .comparison_study import example_uncertainty, parse_seeds, seed_record
 from .comparison_children import baseline_child, check_run_config, method_child, method_stage, run_child
 from .config import DEFAULT_LR, METHODS, CompareConfig, RunConfig
 from .errors import UsageError
@@ -50,6 +51,7 @@ class CompareSpec:
     opts: EvalOptions = field(default_factory=EvalOptions)
     resume: bool = False
     overwrite: bool = False
+    seeds: list[int] | None = None  # --seeds: one run per seed in runs/<method>/seed<k>/ (comparison_study)
 
     @classmethod
     def from_config(cls, cfg: CompareConfig) -> "CompareSpec":
@@ -58,28 +60,42 @@ class CompareSpec:
         methods = parse_methods(cfg.methods)
         return cls(copy.deepcopy(cfg.run), methods, parse_lr(cfg.lr, methods), Path(cfg.out).resolve(),
                    EvalOptions(**dataclasses.asdict(cfg.quality)), resume=bool(cfg.run.train.resume),
-                   overwrite=bool(cfg.run.train.overwrite))
+                   overwrite=bool(cfg.run.train.overwrite),
+                   seeds=parse_seeds(cfg.seeds, cfg.run.train.seed))
 
-    def run_config(self, method: str) -> RunConfig:
-        """The exact config of one method's run: the shared one plus method, learning rate and directory."""
-        cfg = copy.deepcopy(self.base)
+    def run_config(self, method: str, seed: int | None = None) -> RunConfig:
+        """The exact config of one method's run: the shared one plus method, learning rate and directory
+        (with seeds: that seed, the first seed's data split, and runs/<method>/seed<k>)."""
+        cfg = self._with_split_seed(copy.deepcopy(self.base))
         cfg.method.method = method
         cfg.train.lr = self.lrs[method]
         cfg.train.out = str(self.out / "runs" / method)
+        if seed is not None:
+            cfg.train.seed, cfg.train.out = seed, str(self.out / "runs" / method / f"seed{seed}")
         cfg.train.resume = cfg.train.overwrite = False
+        return cfg
+
+    def run_configs(self, method: str) -> list[RunConfig]:
+        """Every run of one method: one, or one per seed."""
+        return [self.run_config(method, seed) for seed in (self.seeds or [None])]
+
+    def _with_split_seed(self, cfg: RunConfig) -> RunConfig:
+        if self.seeds and cfg.data.data_seed is None:
+            cfg.data.data_seed = self.seeds[0]
         return cfg
 
     def baseline_config(self) -> RunConfig:
         """The base model's evaluation: the shared model and data, batch size and split seed."""
         cfg = RunConfig(model=copy.deepcopy(self.base.model), data=copy.deepcopy(self.base.data))
         cfg.train.batch_size, cfg.train.seed = self.base.train.batch_size, self.base.train.seed
-        return cfg
+        return self._with_split_seed(cfg)
 
     def validate(self) -> "CompareSpec":
         """Every method's config and the eval options, before anything runs or is written."""
         self.opts.validate()
         for method in self.methods:
-            self.run_config(method).validate()
+            for cfg in self.run_configs(method):
+                cfg.validate()
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite contradict each other: pick one")
         return self
@@ -141,7 +157,8 @@ def check_dir(spec: CompareSpec) -> None:
         raise UsageError(f"{out} already holds a comparison: pass --resume to continue it or --overwrite to replace it")
     if spec.resume:
         for method in spec.methods:
-            check_run_config(out / "runs" / method, spec.run_config(method))
+            for cfg in spec.run_configs(method):
+                check_run_config(Path(cfg.train.out), cfg)
 
 
 def clear_dir(out: Path) -> None:
@@ -154,12 +171,14 @@ def clear_dir(out: Path) -> None:
 
 
 def run_method(spec: CompareSpec, method: str, announce=print) -> None:
-    """Train (or resume) and evaluate one method as far as it still needs, in one fresh process."""
-    cfg = spec.run_config(method)
-    stage = method_stage(cfg, eval_signature(cfg, spec.opts))
-    announce(f"peftlab compare: {method} (lr {cfg.train.lr:g}) — {_STAGE_TEXT[stage]}")
-    if stage != "done":
-        run_child(method, method_child, cfg, stage, spec.opts)
+    """Train (or resume) and evaluate each run of one method as far as it still needs, each in one
+    fresh process."""
+    for cfg in spec.run_configs(method):
+        stage = method_stage(cfg, eval_signature(cfg, spec.opts))
+        label = f"{method} seed {cfg.train.seed}" if spec.seeds else method
+        announce(f"peftlab compare: {label} (lr {cfg.train.lr:g}) — {_STAGE_TEXT[stage]}")
+        if stage != "done":
+            run_child(label, method_child, cfg, stage, spec.opts)
 
 
 _STAGE_TEXT = {"done": "already trained and evaluated, kept", "eval": "already trained, evaluating",
@@ -170,7 +189,7 @@ def run_baseline(spec: CompareSpec, announce=print) -> None:
     """The base model with no adapter, evaluated once on the same data and settings."""
     out = spec.out / "baseline"
     metrics = read_metrics(out)
-    wanted = eval_signature(spec.base, spec.opts)
+    wanted = eval_signature(spec.baseline_config(), spec.opts)
     if metrics.get("baseline") and all((metrics.get("eval") or {}).get(k) == v for k, v in wanted.items()):
         announce("peftlab compare: base model — already evaluated, kept")
         return
@@ -189,9 +208,9 @@ def collect(spec: CompareSpec) -> dict:
     """results.json: every figure the report shows, read back from what the children wrote."""
     from .data.tasks import get_task
 
-    runs = {m: read_metrics(spec.out / "runs" / m) for m in spec.methods}
+    runs = {m: [read_metrics(cfg.train.out) for cfg in spec.run_configs(m)] for m in spec.methods}
     base = read_metrics(spec.out / "baseline").get("baseline") or {}
-    first = runs[spec.methods[0]]
+    first = runs[spec.methods[0]][0]
     data = first.get("data") or {}
     tasks = spec.base.data.tasks
     return {
@@ -207,8 +226,26 @@ def collect(spec: CompareSpec) -> dict:
         "memory_kind": first.get("memory_kind"),
         "baseline": {k: base.get(k) for k in ("loss", "loss_per_task", "quality", "quality_per_task", "generations",
                                                    "eval_time_s")},
-        "methods": {m: {k: runs[m].get(k) for k in METHOD_KEYS} | {"lr": spec.lrs[m]} for m in spec.methods},
+        "methods": {m: _method_record(spec, runs[m]) | {"lr": spec.lrs[m]} for m in spec.methods},
+        "uncertainty": _uncertainty(spec),
     }
+
+
+def _uncertainty(spec: CompareSpec) -> dict | None:
+    """Bootstrap intervals over test examples (one task only: the report ranks by its primary metric)."""
+    from .data.tasks import get_task
+
+    if len(spec.base.data.tasks) != 1:
+        return None
+    task = get_task(spec.base.data.tasks[0])
+    dirs = {m: [Path(cfg.train.out) for cfg in spec.run_configs(m)] for m in spec.methods}
+    return example_uncertainty(task, task.primary_metric, dirs, spec.out / "baseline")
+
+
+def _method_record(spec: CompareSpec, runs: list[dict]) -> dict:
+    """One method's figures: its run's, or with seeds their means, intervals and per-seed figures."""
+    figures = [{k: run.get(k) for k in METHOD_KEYS} for run in runs]
+    return seed_record(dict(zip(spec.seeds, figures))) if spec.seeds else figures[0]
 
 
 def _origin(origin) -> str | None:
@@ -222,7 +259,7 @@ def config_record(spec: CompareSpec) -> dict:
     measured (bookkeeping fields such as checkpointing and the run directory are left out)."""
     skip = {"out", "resume", "overwrite", "log_every", "save_interval", "save_every_steps", "keep_checkpoints",
             "method", "lr"}
-    record = {"methods": ",".join(spec.methods), "lr": spec.lrs}
+    record = {"methods": ",".join(spec.methods), "lr": spec.lrs} | ({"seeds": spec.seeds} if spec.seeds else {})
     for section in ("model", "data", "method", "train"):
         part = getattr(spec.base, section)
         record |= {f.name: getattr(part, f.name) for f in dataclasses.fields(part) if f.name not in skip}
@@ -268,7 +305,7 @@ def run_compare(spec: CompareSpec, announce=print) -> dict:
 
     spec.validate()
     check_dir(spec)
-    read_rows(spec.run_config(spec.methods[0]))  # a bad --data fails here, before anything is written
+    read_rows(spec.run_configs(spec.methods[0])[0])  # a bad --data fails here, before anything is written
     if spec.overwrite:
         clear_dir(spec.out)
     started = time.perf_counter()

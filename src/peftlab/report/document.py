@@ -20,6 +20,7 @@ from .figures import (
     QUAL,
     SEC,
     TOKS,
+    format_cell,
     format_figure,
     format_percent,
     lookup,
@@ -141,8 +142,8 @@ def _generation_counts(row: dict) -> list[str]:
 
 def _loss_and_quality(row: dict, metrics: list[str]) -> tuple[list[str], list[str]]:
     """Loss train/val/test cells and quality cells — the columns the base model also has."""
-    loss = [format_figure(lookup(row, "loss", split), LOSS) for split in ("train", "val", "test")]
-    return loss, [format_figure(lookup(row, "quality", k), QUAL) for k in metrics]
+    loss = [format_cell(row, LOSS, "loss", split) for split in ("train", "val", "test")]
+    return loss, [format_cell(row, QUAL, "quality", k) for k in metrics]
 
 
 def _method_row(name: str, m: dict, metrics: list[str], counted: bool) -> list[str]:
@@ -153,9 +154,9 @@ def _method_row(name: str, m: dict, metrics: list[str], counted: bool) -> list[s
         format_figure(lookup(m, "trainable_params"), COUNT),
         format_percent(lookup(m, "trainable_pct")),
         *loss,
-        format_figure(lookup(m, "peak_memory_mb"), MB),
-        format_figure(lookup(m, "epoch_time_s"), SEC),
-        format_figure(lookup(m, "train_tokens_per_s"), TOKS),
+        format_cell(m, MB, "peak_memory_mb"),
+        format_cell(m, SEC, "epoch_time_s"),
+        format_cell(m, TOKS, "train_tokens_per_s"),
         *quality,
         *(_generation_counts(m) if counted else []),
     ]
@@ -172,6 +173,7 @@ def _results_blocks(results: dict) -> list[Block]:
     """Main table (one row per method plus the base model), with the memory figure's meaning."""
     metrics = quality_metrics(results)
     counted = _counted(results)
+    seeds = lookup(results, "config", "seeds")
     rows = [_method_row(n, m, metrics, counted) for n, m in methods_of(results).items()]
     rows.append(_base_row(results, metrics, counted))
     return [
@@ -179,8 +181,37 @@ def _results_blocks(results: dict) -> list[Block]:
         Paragraph(f"Peak memory is: {lookup(results, 'memory_kind') or DASH}."),
         Table(_main_header(metrics, counted), rows),
         Paragraph(f"{DASH} = not measured or not applicable. Time/epoch is the mean over epochs."
+                  + (f" Figures are the mean ± the half-width of a 95% t-interval over the seeds "
+                     f"{', '.join(map(str, seeds))} (the base model is evaluated once)." if seeds else "")
                   + (" Empty: generations with no non-blank token; truncated: cut off at the token budget."
                      if counted else "")),
+    ]
+
+
+def _uncertainty_blocks(results: dict) -> list[Block]:
+    """The bootstrap intervals over test examples, when the comparison computed them."""
+    u = lookup(results, "uncertainty") or {}
+    if not u.get("intervals"):
+        return []
+    metric = u.get("metric") or DASH
+
+    def span(ci: Any) -> str:
+        return f"[{format_figure(ci[0], QUAL)}, {format_figure(ci[1], QUAL)}]" if isinstance(ci, list) else DASH
+
+    rows = [[name, span(ci)] for name, ci in u["intervals"].items()]
+    diffs = [[f"{name} − base model", format_figure(d.get("difference"), "+.2f"), span(d.get("ci"))]
+             for name, d in (u.get("vs_base") or {}).items()]
+    if top := u.get("best_vs_runner_up"):
+        diffs.insert(0, [f"{top['best']} − {top['runner_up']}", format_figure(top.get("difference"), "+.2f"),
+                         span(top.get("ci"))])
+    return [
+        Heading("Uncertainty over test examples"),
+        Paragraph(f"Bootstrap 95% intervals of {metric} over the {format_figure(u.get('examples'), COUNT)} test "
+                  f"examples ({format_figure(u.get('resamples'), COUNT)} resamples, seed {u.get('seed')}); with "
+                  "seeds, each resample scores the mean over seeds. Differences are paired: both sides on the "
+                  "same resample."),
+        Table(["model", f"{metric} 95% CI"], rows),
+        Table(["difference", metric, "95% CI"], diffs),
     ]
 
 
@@ -241,6 +272,7 @@ def build_document(results: dict) -> list[Block]:
     return (
         _title_blocks(results)
         + _results_blocks(results)
+        + _uncertainty_blocks(results)
         + _history_blocks(results)
         + _analysis_blocks(results)
         + _plot_blocks()

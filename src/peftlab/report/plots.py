@@ -47,8 +47,23 @@ def _epoch_points(method: dict, key: str) -> list[tuple[float, float]]:
     ]
 
 
+def _draw_spread(ax: Any, method: dict, key: str, colour: str) -> None:
+    """With seeds: the 95% interval of the mean loss per epoch as a band around the curve."""
+    band = [
+        (x, y - h, y + h)
+        for e, c in zip(lookup(method, "history") or [], lookup(method, "ci", "history") or [])
+        if (x := finite_number(lookup(e, "epoch"))) is not None
+        and (y := finite_number(lookup(e, key))) is not None
+        and (h := finite_number(lookup(c, key))) is not None
+    ]
+    if band:
+        xs, lows, highs = zip(*band)
+        ax.fill_between(xs, lows, highs, color=colour, alpha=0.15, linewidth=0)
+
+
 def _loss_plot(results: dict, path: Path) -> Path:
-    """Train (solid) and val (dashed) loss per epoch, one colour per method."""
+    """Train (solid) and val (dashed) loss per epoch, one colour per method (with seeds: the mean,
+    and its 95% interval as a band)."""
     fig = Figure(figsize=(7, 4))
     ax = fig.add_subplot()
     colours, drawn = _colours(results), False
@@ -59,6 +74,7 @@ def _loss_plot(results: dict, path: Path) -> Path:
                 xs, ys = zip(*points)
                 label = f"{name} {key.split('_')[0]}"
                 ax.plot(xs, ys, style, marker="o", color=colours[name], label=label)
+                _draw_spread(ax, m, key, colours[name])
                 drawn = True
     ax.set(title="Loss per epoch", xlabel="epoch", ylabel="loss")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -83,6 +99,7 @@ class _Bars:
     log: bool = False
     baseline: float | None = None
     colours: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, float | None] = field(default_factory=dict)  # 95% half-widths over seeds
 
 
 def _draw_bar(ax: Any, x: int, name: str, bars: _Bars) -> bool:
@@ -92,8 +109,10 @@ def _draw_bar(ax: Any, x: int, name: str, bars: _Bars) -> bool:
         where = blended_transform_factory(ax.transData, ax.transAxes)
         ax.text(x, 0.02, f"{DASH} not measured", ha="center", transform=where)
         return False
-    container = ax.bar(x, value, color=bars.colours.get(name, "C0"))
-    ax.bar_label(container, labels=[format(value, bars.spec)], fontsize="small")
+    error = bars.errors.get(name)
+    container = ax.bar(x, value, color=bars.colours.get(name, "C0"), yerr=error, capsize=4 if error else 0)
+    text = format(value, bars.spec) + (f" ± {format(error, bars.spec)}" if error else "")
+    ax.bar_label(container, labels=[text], fontsize="small")
     return True
 
 
@@ -130,9 +149,11 @@ def _bar_specs(results: dict) -> dict[str, _Bars]:
     return {
         "memory.png": _Bars(
             "Peak memory", "MB", _per_method(results, "peak_memory_mb"), MB, colours=colours,
+            errors=_per_method(results, "ci", "peak_memory_mb"),
         ),
         "time.png": _Bars(
             "Mean time per epoch", "s", _per_method(results, "epoch_time_s"), SEC, colours=colours,
+            errors=_per_method(results, "ci", "epoch_time_s"),
         ),
         "params.png": _Bars(
             "Trainable parameters", "count (log)", _per_method(results, "trainable_params"), COUNT,
@@ -140,7 +161,7 @@ def _bar_specs(results: dict) -> dict[str, _Bars]:
         ),
         "quality.png": _Bars(
             f"Quality: {metric}", metric, _per_method(results, "quality", metric), QUAL,
-            baseline=base, colours=colours,
+            baseline=base, colours=colours, errors=_per_method(results, "ci", "quality", metric),
         ),
     }  # fmt: skip
 
