@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .comparison_search import SEARCH_DIR, lr_grid, search_config, search_method
 from .comparison_study import example_uncertainty, parse_seeds, seed_record
 from .comparison_children import baseline_child, check_run_config, method_child, method_stage, run_child
 from .config import DEFAULT_LR, METHODS, CompareConfig, RunConfig
@@ -37,7 +38,7 @@ from .rundir import read_metrics
 
 RESULTS = "results.json"
 OWN_ENTRIES = ("runs", "baseline", RESULTS, "report.md", "report.html",
-               "loss.png", "memory.png", "time.png", "params.png", "quality.png")
+               "loss.png", "memory.png", "time.png", "params.png", "quality.png", SEARCH_DIR, "lr_search.png")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class CompareSpec:
     resume: bool = False
     overwrite: bool = False
     seeds: list[int] | None = None  # --seeds: one run per seed in runs/<method>/seed<k>/ (comparison_study)
+    lr_search: dict | None = None  # --lr-search: {"points": N, "fraction": F} (comparison_search)
 
     @classmethod
     def from_config(cls, cfg: CompareConfig) -> "CompareSpec":
@@ -61,7 +63,9 @@ class CompareSpec:
         return cls(copy.deepcopy(cfg.run), methods, parse_lr(cfg.lr, methods), Path(cfg.out).resolve(),
                    EvalOptions(**dataclasses.asdict(cfg.quality)), resume=bool(cfg.run.train.resume),
                    overwrite=bool(cfg.run.train.overwrite),
-                   seeds=parse_seeds(cfg.seeds, cfg.run.train.seed))
+                   seeds=parse_seeds(cfg.seeds, cfg.run.train.seed),
+                   lr_search={"points": cfg.lr_grid_points, "fraction": cfg.lr_search_fraction}
+                   if cfg.lr_search else None)
 
     def run_config(self, method: str, seed: int | None = None) -> RunConfig:
         """The exact config of one method's run: the shared one plus method, learning rate and directory
@@ -98,6 +102,8 @@ class CompareSpec:
                 cfg.validate()
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite contradict each other: pick one")
+        if self.lr_search:
+            search_config(self.base, lr_grid(1.0, self.lr_search["points"])[0], self.lr_search["fraction"], 1, self.out)
         return self
 
 
@@ -155,6 +161,10 @@ def check_dir(spec: CompareSpec) -> None:
         raise UsageError(f"--resume but {out} holds no comparison: drop --resume to start one")
     if ours and not (spec.resume or spec.overwrite):
         raise UsageError(f"{out} already holds a comparison: pass --resume to continue it or --overwrite to replace it")
+
+
+def check_runs(spec: CompareSpec) -> None:
+    """On --resume, every existing run must have been made with the settings it would get now."""
     if spec.resume:
         for method in spec.methods:
             for cfg in spec.run_configs(method):
@@ -183,6 +193,19 @@ def run_method(spec: CompareSpec, method: str, announce=print) -> None:
 
 _STAGE_TEXT = {"done": "already trained and evaluated, kept", "eval": "already trained, evaluating",
                "resume": "resuming its training", "train": "training"}
+
+
+def run_lr_search(spec: CompareSpec, train_size: int, announce=print) -> dict:
+    """Every method's grid (first seed), then its chosen rate into `spec.lrs`; what the report shows."""
+    methods = {}
+    for method in spec.methods:
+        methods[method] = search_method(spec.run_configs(method)[0], points=spec.lr_search["points"],
+                                        fraction=spec.lr_search["fraction"], train_size=train_size, out=spec.out,
+                                        resume=spec.resume, announce=announce)
+        spec.lrs[method] = methods[method]["chosen"]
+    cost = sum(g["train_time_s"] or 0 for m in methods.values() for g in m["grid"])
+    return spec.lr_search | {"methods": methods, "runs": sum(len(m["grid"]) for m in methods.values()),
+                             "train_time_s": cost}
 
 
 def run_baseline(spec: CompareSpec, announce=print) -> None:
@@ -260,6 +283,7 @@ def config_record(spec: CompareSpec) -> dict:
     skip = {"out", "resume", "overwrite", "log_every", "save_interval", "save_every_steps", "keep_checkpoints",
             "method", "lr"}
     record = {"methods": ",".join(spec.methods), "lr": spec.lrs} | ({"seeds": spec.seeds} if spec.seeds else {})
+    record |= {"lr_search": spec.lr_search} if spec.lr_search else {}
     for section in ("model", "data", "method", "train"):
         part = getattr(spec.base, section)
         record |= {f.name: getattr(part, f.name) for f in dataclasses.fields(part) if f.name not in skip}
@@ -305,14 +329,16 @@ def run_compare(spec: CompareSpec, announce=print) -> dict:
 
     spec.validate()
     check_dir(spec)
-    read_rows(spec.run_configs(spec.methods[0])[0])  # a bad --data fails here, before anything is written
+    rows, _ = read_rows(spec.run_configs(spec.methods[0])[0])  # a bad --data fails here, before anything is written
     if spec.overwrite:
         clear_dir(spec.out)
     started = time.perf_counter()
+    search = run_lr_search(spec, len(rows["train"]), announce) if spec.lr_search else None
+    check_runs(spec)
     for method in spec.methods:
         run_method(spec, method, announce)
     run_baseline(spec, announce)
-    results = collect(spec)
+    results = collect(spec) | ({"lr_search": search} if search else {})
     # not atomic_write_json: it sorts keys, and the report lists methods in the order they were given
     atomic_write_bytes(spec.out / RESULTS, (json.dumps(results, indent=2) + "\n").encode("utf-8"))
     paths = render_report(results, spec.out)

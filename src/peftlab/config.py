@@ -317,6 +317,11 @@ class CompareConfig:
     seeds: str | None = _opt(None, "train each method several times: N (seeds --seed .. --seed+N-1) or a list "
                                    "0,1,2; figures become mean ± 95%% t-interval; the data split stays at the "
                                    "first seed", metavar="N|LIST")
+    lr_search: bool = _opt(False, "first pick each method's learning rate by validation loss on a short log-spaced "
+                                  "grid around its rate (see --lr-grid-points, --lr-search-fraction)")
+    lr_grid_points: int = _opt(3, "lr search: rates from a tenth to ten times each method's rate", metavar="N")
+    lr_search_fraction: float = _opt(0.5, "lr search: share of the training examples each grid run trains on",
+                                     metavar="F")
     out: str | None = _opt(None, "comparison directory: runs/<method>/, baseline/, results.json, report.md/html")
     from_dir: str | None = _opt(None, "render DIR/results.json again (into --out, default DIR) without retraining",
                                 flag="--from", metavar="DIR")

@@ -215,6 +215,26 @@ def _uncertainty_blocks(results: dict) -> list[Block]:
     ]
 
 
+def _search_blocks(results: dict) -> list[Block]:
+    """The learning-rate grid per method, its validation losses, the chosen rate and the search's cost."""
+    search = lookup(results, "lr_search") or {}
+    if not search.get("methods"):
+        return []
+    rows = [[name, format_figure(g.get("lr"), "g"), format_figure(g.get("val_loss"), LOSS),
+             format_figure(g.get("train_time_s"), SEC), "chosen" if g.get("lr") == m.get("chosen") else ""]
+            for name, m in search["methods"].items() for g in m.get("grid") or []]
+    return [
+        Heading("Learning-rate search"),
+        Paragraph(f"Each method trained at {format_figure(search.get('points'), COUNT)} log-spaced rates from a "
+                  f"tenth to ten times its rate, on {format_figure(search.get('fraction'), 'g')} of the training "
+                  f"examples; the lowest final validation loss chose the rate of the runs above (the test split is "
+                  f"not used). The search's cost, not counted in the table: {format_figure(search.get('runs'), COUNT)}"
+                  f" runs, {format_figure(search.get('train_time_s'), SEC)} s of training."),
+        Table(["method", "lr", "val loss", "train s", ""], rows),
+        Image("lr_search.png", "final validation loss against learning rate per method"),
+    ]
+
+
 # --- history, analysis, plots, configuration ----------------------------------------------------
 
 
@@ -273,6 +293,7 @@ def build_document(results: dict) -> list[Block]:
         _title_blocks(results)
         + _results_blocks(results)
         + _uncertainty_blocks(results)
+        + _search_blocks(results)
         + _history_blocks(results)
         + _analysis_blocks(results)
         + _plot_blocks()

@@ -166,9 +166,30 @@ def _bar_specs(results: dict) -> dict[str, _Bars]:
     }  # fmt: skip
 
 
+def _search_plot(results: dict, path: Path) -> Path:
+    """Final val loss against learning rate (log scale), one line per method, the chosen rate circled."""
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.add_subplot()
+    colours = _colours(results)
+    for name, m in (lookup(results, "lr_search", "methods") or {}).items():
+        points = [(g["lr"], v) for g in m.get("grid") or [] if (v := finite_number(g.get("val_loss"))) is not None]
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, marker="o", color=colours.get(name, "C0"), label=name)
+            ax.plot([x for x, _ in points if x == m.get("chosen")], [y for x, y in points if x == m.get("chosen")],
+                    "o", markersize=12, fillstyle="none", color=colours.get(name, "C0"))
+    ax.set_xscale("log")
+    ax.set(title="Learning-rate search (circled: chosen)", xlabel="learning rate", ylabel="final val loss")
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
 def render_plots(results: dict, out_dir: Path) -> dict[str, Path]:
-    """Write the five PNGs into `out_dir`; returns file name -> path."""
+    """Write the five PNGs into `out_dir` (and the lr-search plot where there was one); returns file
+    name -> path."""
     paths = {"loss.png": _loss_plot(results, out_dir / "loss.png")}
     for name, bars in _bar_specs(results).items():
         paths[name] = _bar_plot(bars, out_dir / name)
+    if lookup(results, "lr_search", "methods"):
+        paths["lr_search.png"] = _search_plot(results, out_dir / "lr_search.png")
     return paths
