@@ -84,6 +84,26 @@ def test_report_shows_mean_plus_minus_and_the_example_bootstrap(study):
     assert {top["best"], top["runner_up"]} == {"prompt", "lora"}
 
 
+def test_cost_and_reproducibility_are_reported(study):
+    out, flags = study
+    results = _results(out)
+    for method, m in results["methods"].items():
+        for seed in ("0", "1"):
+            run = read_metrics(out / "runs" / method / f"seed{seed}")
+            assert m["per_seed"][seed]["train_time_s"] == pytest.approx(sum(run["epoch_times_s"]))
+            n, t = run["total_params"], run["trainable_params"]
+            assert m["per_seed"][seed]["train_flops"] == run["train_tokens"] * (2 * n + 4 * t + 2 * (n - t))
+    stamp = results["reproducibility"]
+    assert stamp["command"].startswith("peftlab compare --methods prompt,lora --seeds 2 ") and "--epochs 1" in \
+        stamp["command"]
+    assert set(stamp["splits_sha256"]) == {"train", "val", "test"} and set(stamp["builtin_generator_sha256"]) == \
+        {"summarize"}
+    assert stamp["study_wall_time_s"] > 0 and stamp["versions"]["peft"]
+    md = (out / "report.md").read_text()
+    assert "## Cost and quality" in md and "](cost.png)" in md and "## Reproducibility" in md
+    assert stamp["splits_sha256"]["test"] in md and (out / "cost.png").is_file()
+
+
 def test_resume_finishes_a_partly_done_multi_seed_study(study, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out, flags = study

@@ -59,3 +59,10 @@ def test_min_new_tokens_is_zero_mask_free_and_defaults_per_task():
 def test_empty_and_truncated_generations_are_counted():
     counts = degenerate_counts(["", "  ", "Sofia", "a long one"], [0, 1, 1, 4], budget=4)
     assert counts == {"examples": 4, "empty": 2, "truncated": 1}
+
+
+def test_a_negative_min_new_tokens_is_a_usage_error():
+    from peftlab.errors import UsageError
+
+    with pytest.raises(UsageError, match="--min-new-tokens must be an integer >= 0"):
+        EvalOptions(min_new_tokens=-1).validate()

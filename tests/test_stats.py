@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from peftlab.comparison_study import parse_seeds, seed_record
+from peftlab.comparison_study import command_line, parse_seeds, seed_record, training_flops
+from peftlab.config import CompareConfig
 from peftlab.errors import UsageError
 from peftlab.report import analysis_sentences
 from peftlab.stats import aggregate, bootstrap_ci, bootstrap_indices, mean_ci, mean_of, percentile, t_quantile_975
@@ -103,3 +104,17 @@ def test_empty_generations_are_named_in_the_analysis():
     assert "last-layer: all 20 generations are empty, so its f1 measures when it stops, not what it says." in sentences
     assert "lora: 3 of 20 generations are empty (scored as wrong answers), which pulls its f1 down." in sentences
     assert not any(s.startswith("the base model:") for s in sentences)
+
+
+def test_training_flops_follow_the_stated_convention():
+    run = {"total_params": 100, "trainable_params": 10, "train_tokens": 5}
+    assert training_flops(run, True) == 5 * (2 * 100 + 4 * 10 + 2 * 90)  # gradient through the frozen 90
+    assert training_flops(run, False) == 5 * (2 * 100 + 4 * 10)  # last-layer: nothing below the block
+    assert training_flops({"total_params": 100}, True) is None
+
+
+def test_the_command_line_names_every_setting_that_differs_from_its_default():
+    cfg = CompareConfig(seeds="2", out="runs/qa study", lr_search=True)
+    cfg.run.data.task, cfg.run.train.epochs, cfg.quality.min_new_tokens = "qa", 3, 0
+    assert command_line(cfg) == ("peftlab compare --seeds 2 --lr-search --out 'runs/qa study' --min-new-tokens 0 "
+                                 "--task qa --epochs 3")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .comparison_search import SEARCH_DIR, lr_grid, search_config, search_method
-from .comparison_study import example_uncertainty, parse_seeds, seed_record
+from .comparison_study import command_line, data_stamp, package_versions, example_uncertainty, parse_seeds, seed_record, training_flops
 from .comparison_children import baseline_child, check_run_config, method_child, method_stage, run_child
 from .config import DEFAULT_LR, METHODS, CompareConfig, RunConfig
 from .errors import UsageError
@@ -38,7 +38,7 @@ from .rundir import read_metrics
 
 RESULTS = "results.json"
 OWN_ENTRIES = ("runs", "baseline", RESULTS, "report.md", "report.html",
-               "loss.png", "memory.png", "time.png", "params.png", "quality.png", SEARCH_DIR, "lr_search.png")
+               "loss.png", "memory.png", "time.png", "params.png", "quality.png", SEARCH_DIR, "lr_search.png", "cost.png")
 
 
 @dataclass
@@ -54,6 +54,7 @@ class CompareSpec:
     overwrite: bool = False
     seeds: list[int] | None = None  # --seeds: one run per seed in runs/<method>/seed<k>/ (comparison_study)
     lr_search: dict | None = None  # --lr-search: {"points": N, "fraction": F} (comparison_search)
+    command: str | None = None  # the command line that gives this study (reproducibility stamp)
 
     @classmethod
     def from_config(cls, cfg: CompareConfig) -> "CompareSpec":
@@ -65,7 +66,7 @@ class CompareSpec:
                    overwrite=bool(cfg.run.train.overwrite),
                    seeds=parse_seeds(cfg.seeds, cfg.run.train.seed),
                    lr_search={"points": cfg.lr_grid_points, "fraction": cfg.lr_search_fraction}
-                   if cfg.lr_search else None)
+                   if cfg.lr_search else None, command=command_line(cfg))
 
     def run_config(self, method: str, seed: int | None = None) -> RunConfig:
         """The exact config of one method's run: the shared one plus method, learning rate and directory
@@ -249,7 +250,7 @@ def collect(spec: CompareSpec) -> dict:
         "memory_kind": first.get("memory_kind"),
         "baseline": {k: base.get(k) for k in ("loss", "loss_per_task", "quality", "quality_per_task", "generations",
                                                    "eval_time_s")},
-        "methods": {m: _method_record(spec, runs[m]) | {"lr": spec.lrs[m]} for m in spec.methods},
+        "methods": {m: _method_record(spec, m, runs[m]) | {"lr": spec.lrs[m]} for m in spec.methods},
         "uncertainty": _uncertainty(spec),
     }
 
@@ -265,9 +266,15 @@ def _uncertainty(spec: CompareSpec) -> dict | None:
     return example_uncertainty(task, task.primary_metric, dirs, spec.out / "baseline")
 
 
-def _method_record(spec: CompareSpec, runs: list[dict]) -> dict:
-    """One method's figures: its run's, or with seeds their means, intervals and per-seed figures."""
-    figures = [{k: run.get(k) for k in METHOD_KEYS} for run in runs]
+def _method_record(spec: CompareSpec, method: str, runs: list[dict]) -> dict:
+    """One method's figures: its run's, or with seeds their means, intervals and per-seed figures;
+    each run's estimated training FLOPs and total training time beside them."""
+    from .methods import get_method
+
+    through = get_method(method).backprop_through_frozen
+    figures = [{k: run.get(k) for k in METHOD_KEYS}
+               | {"train_flops": training_flops(run, through), "train_time_s": sum(run.get("epoch_times_s") or [])}
+               for run in runs]
     return seed_record(dict(zip(spec.seeds, figures))) if spec.seeds else figures[0]
 
 
@@ -339,6 +346,8 @@ def run_compare(spec: CompareSpec, announce=print) -> dict:
         run_method(spec, method, announce)
     run_baseline(spec, announce)
     results = collect(spec) | ({"lr_search": search} if search else {})
+    results["reproducibility"] = {"command": spec.command, "study_wall_time_s": time.perf_counter() - started,
+                                  "versions": package_versions()} | data_stamp(rows, spec.base.data.tasks)
     # not atomic_write_json: it sorts keys, and the report lists methods in the order they were given
     atomic_write_bytes(spec.out / RESULTS, (json.dumps(results, indent=2) + "\n").encode("utf-8"))
     paths = render_report(results, spec.out)

@@ -15,7 +15,10 @@ recomputed on each resample, as sacrebleu's own paired bootstrap does.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,3 +121,76 @@ def _ci(statistic: Callable, n: int) -> list[float]:
 def _difference(a: Callable, b: Callable, n: int) -> dict:
     """a − b on all examples, and its paired bootstrap interval (same resamples for both)."""
     return {"difference": a(list(range(n))) - b(list(range(n))), "ci": _ci(lambda idx: a(idx) - b(idx), n)}
+
+
+# ------------------------------------------------------------------ cost
+
+def training_flops(figures: dict, backprop_through_frozen: bool) -> float | None:
+    """Estimated training FLOPs of one run, by the usual matmul count per token (Kaplan et al.): the
+    forward costs 2 FLOPs per parameter, the backward 4 per trained parameter (gradients of activations
+    and of weights) and 2 per frozen parameter the gradient passes through (activations only) — all
+    frozen ones for prompt tuning and LoRA, none for last-layer (the trained block is on top; its LM
+    head is ignored). Per token: 2N + 4T + 2F or 2N + 4T; times the non-pad tokens trained on.
+    Attention's own score matmuls and the evaluation are not counted."""
+    total, trained, tokens = (figures.get(k) for k in ("total_params", "trainable_params", "train_tokens"))
+    if not all(isinstance(v, (int, float)) for v in (total, trained, tokens)):
+        return None
+    frozen = total - trained if backprop_through_frozen else 0
+    return float(tokens * (2 * total + 4 * trained + 2 * frozen))
+
+
+# ------------------------------------------------------------------ reproducibility stamp
+
+def sha256_json(value) -> str:
+    """A digest of JSON-able data, independent of dict order."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def data_stamp(rows: dict[str, list[dict]], tasks: list[str]) -> dict:
+    """sha256 of each split's rows as every run read them, and of each task's built-in generator output
+    (its first 16 test rows, seed 0: the fingerprint tests/test_builtin_pins.py pins), so two reports
+    can tell whether they saw the same data and the same generator."""
+    from .data.tasks import get_task
+
+    generators = {t: sha256_json(get_task(t).builtin_split("test", 16, 0)) for t in tasks
+                  if get_task(t).make_row is not None}
+    return {"splits_sha256": {split: sha256_json(split_rows) for split, split_rows in rows.items()},
+            "builtin_generator_sha256": generators}
+
+
+def package_versions() -> dict[str, str | None]:
+    """The versions the environment block does not already list: the adapter format and the scorers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
+    for name in ("peft", "sacrebleu", "rouge-score", "safetensors", "numpy"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def command_line(cfg) -> str:
+    """The `peftlab compare` command that gives this study: every setting that differs from its
+    default, as its flag (flags given at their default value are left out: same study)."""
+    from .config import CompareConfig
+
+    words = ["peftlab", "compare"]
+    for owner, default in _flag_owners(cfg, CompareConfig()):
+        for f in dataclasses.fields(owner):
+            value = getattr(owner, f.name)
+            if f.name in ("run", "quality") or value == getattr(default, f.name):
+                continue
+            flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+            words += [flag] if value is True else [flag, str(value)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _flag_owners(cfg, default):
+    """(config part, its default) for the compare config, its quality options and each run section."""
+    yield cfg, default
+    yield cfg.quality, default.quality
+    for section in ("model", "data", "method", "train"):
+        yield getattr(cfg.run, section), getattr(default.run, section)

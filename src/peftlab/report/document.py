@@ -215,6 +215,45 @@ def _uncertainty_blocks(results: dict) -> list[Block]:
     ]
 
 
+def _cost_blocks(results: dict) -> list[Block]:
+    """What each method's quality cost to train: estimated FLOPs and wall time (compare writes both)."""
+    methods = methods_of(results)
+    if not any(lookup(m, "train_flops") is not None for m in methods.values()):
+        return []
+    metric = lookup(results, "primary_metric")
+    rows = [[name, format_cell(m, ".3g", "train_flops"), format_cell(m, SEC, "train_time_s"),
+             format_cell(m, SEC, "epoch_time_s"), format_cell(m, MB, "peak_memory_mb"),
+             format_cell(m, QUAL, "quality", metric) if metric else DASH] for name, m in methods.items()]
+    return [
+        Heading("Cost and quality"),
+        Paragraph("Training FLOPs are estimated per token as 2 per parameter forward, 4 per trained parameter "
+                  "backward and 2 per frozen parameter the gradient passes through (all of them for prompt and "
+                  "LoRA, none below the trained block for last-layer), times the tokens trained on; attention "
+                  "scores and evaluation are not counted. Train time is the wall time of all epochs."),
+        Table(["method", "train FLOPs (est.)", "train time s", "time/epoch s", "peak memory MB", metric or DASH],
+              rows),
+        Image("cost.png", "quality against trainable parameters, peak memory and time per epoch"),
+    ]
+
+
+def _stamp_blocks(results: dict) -> list[Block]:
+    """How to get these figures again: the command, the study's wall time, versions and data digests."""
+    stamp = lookup(results, "reproducibility") or {}
+    if not stamp:
+        return []
+    rows = [[f"split {k}", v] for k, v in (stamp.get("splits_sha256") or {}).items()]
+    rows += [[f"built-in generator {k}", v] for k, v in (stamp.get("builtin_generator_sha256") or {}).items()]
+    rows += [[k, v or DASH] for k, v in (stamp.get("versions") or {}).items()]
+    return [
+        Heading("Reproducibility"),
+        Paragraph(f"Command: `{stamp.get('command') or DASH}`. Wall time of the whole study: "
+                  f"{format_figure(stamp.get('study_wall_time_s'), SEC)} s. Device, CPU capability, precision, "
+                  "threads and the other versions: see Environment. Digests are sha256 of the rows as read "
+                  "(the built-in generator's: its first 16 test rows, seed 0)."),
+        Table(["item", "value"], rows, numeric=False),
+    ]
+
+
 def _search_blocks(results: dict) -> list[Block]:
     """The learning-rate grid per method, its validation losses, the chosen rate and the search's cost."""
     search = lookup(results, "lr_search") or {}
@@ -293,10 +332,12 @@ def build_document(results: dict) -> list[Block]:
         _title_blocks(results)
         + _results_blocks(results)
         + _uncertainty_blocks(results)
+        + _cost_blocks(results)
         + _search_blocks(results)
         + _history_blocks(results)
         + _analysis_blocks(results)
         + _plot_blocks()
         + _key_value_blocks(results, "config", "Configuration")
         + _key_value_blocks(results, "environment", "Environment")
+        + _stamp_blocks(results)
     )

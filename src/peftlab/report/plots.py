@@ -184,12 +184,38 @@ def _search_plot(results: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _cost_plot(results: dict, path: Path) -> Path:
+    """Quality against three costs, one point per method, error bars from seeds where there are any:
+    the cheapest adequate method is the leftmost point high enough."""
+    metric = lookup(results, "primary_metric") or DASH
+    fig = Figure(figsize=(10, 3.6))
+    colours = _colours(results)
+    costs = (("trainable_params", "trainable parameters (log)"), ("peak_memory_mb", "peak memory MB"),
+             ("epoch_time_s", "time per epoch s"))
+    for i, (key, label) in enumerate(costs):
+        ax = fig.add_subplot(1, 3, i + 1)
+        for name, m in methods_of(results).items():
+            x, y = finite_number(lookup(m, key)), finite_number(lookup(m, "quality", metric))
+            if x is None or y is None:
+                continue
+            xerr, yerr = finite_number(lookup(m, "ci", key)), finite_number(lookup(m, "ci", "quality", metric))
+            ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", color=colours[name], capsize=3, label=name)
+        if key == "trainable_params":
+            ax.set_xscale("log")
+        ax.set(xlabel=label, ylabel=metric if i == 0 else None)
+        if i == 0:
+            ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
 def render_plots(results: dict, out_dir: Path) -> dict[str, Path]:
     """Write the five PNGs into `out_dir` (and the lr-search plot where there was one); returns file
     name -> path."""
     paths = {"loss.png": _loss_plot(results, out_dir / "loss.png")}
     for name, bars in _bar_specs(results).items():
         paths[name] = _bar_plot(bars, out_dir / name)
+    if any(lookup(m, "train_flops") is not None for m in methods_of(results).values()):
+        paths["cost.png"] = _cost_plot(results, out_dir / "cost.png")
     if lookup(results, "lr_search", "methods"):
         paths["lr_search.png"] = _search_plot(results, out_dir / "lr_search.png")
     return paths
