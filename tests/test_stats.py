@@ -73,7 +73,7 @@ def test_sentences_say_indistinguishable_when_the_interval_covers_zero():
         in sentences
     assert "lora and the base model are indistinguishable at this budget (rougeL difference +5.00, " \
            "95% CI [-1.00, 9.00])." in sentences
-    assert "the base model beats prompt by +3.00 rougeL (95% CI [1.00, 6.00])." in sentences
+    assert "The base model beats prompt by +3.00 rougeL (95% CI [1.00, 6.00])." in sentences
     assert not any(s.startswith("Best rougeL") for s in sentences)
 
 
@@ -103,7 +103,7 @@ def test_empty_generations_are_named_in_the_analysis():
     sentences = analysis_sentences(results)
     assert "last-layer: all 20 generations are empty, so its f1 measures when it stops, not what it says." in sentences
     assert "lora: 3 of 20 generations are empty (scored as wrong answers), which pulls its f1 down." in sentences
-    assert not any(s.startswith("the base model:") for s in sentences)
+    assert not any(s.startswith("The base model:") for s in sentences)
 
 
 def test_training_flops_follow_the_stated_convention():

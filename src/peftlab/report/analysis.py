@@ -79,11 +79,13 @@ def paired_sentence(a: str, b: str, difference: float, ci: list[float], metric: 
     round), else 'a and b are indistinguishable at this budget': the words follow the interval."""
     lo, hi = ci
     if lo > 0:
-        return f"{a} beats {b} by {difference:+.2f} {metric} (95% CI [{lo:.2f}, {hi:.2f}])."
-    if hi < 0:
-        return f"{b} beats {a} by {-difference:+.2f} {metric} (95% CI [{-hi:.2f}, {-lo:.2f}])."
-    return (f"{a} and {b} are indistinguishable at this budget ({metric} difference {difference:+.2f}, "
-            f"95% CI [{lo:.2f}, {hi:.2f}]).")
+        text = f"{a} beats {b} by {difference:+.2f} {metric} (95% CI [{lo:.2f}, {hi:.2f}])."
+    elif hi < 0:
+        text = f"{b} beats {a} by {-difference:+.2f} {metric} (95% CI [{-hi:.2f}, {-lo:.2f}])."
+    else:
+        text = (f"{a} and {b} are indistinguishable at this budget ({metric} difference {difference:+.2f}, "
+                f"95% CI [{lo:.2f}, {hi:.2f}]).")
+    return "The" + text[3:] if text.startswith("the ") else text  # method names keep their case
 
 
 def _interval_sentences(results: dict) -> list[str]:
@@ -177,7 +179,7 @@ def _empty_sentences(results: dict) -> list[str]:
     """Say so when a model's quality comes from empty outputs: an empty answer scores (about) zero,
     so a low mean can mean "stops at once" rather than "says the wrong thing"."""
     metric = lookup(results, "primary_metric") or "quality"
-    rows = [*methods_of(results).items(), ("the base model", lookup(results, "baseline") or {})]
+    rows = [*methods_of(results).items(), ("The base model", lookup(results, "baseline") or {})]
     sentences = []
     for name, row in rows:
         counts = lookup(row, "generations") or {}
