@@ -94,8 +94,9 @@ def test_cost_and_reproducibility_are_reported(study):
             n, t = run["total_params"], run["trainable_params"]
             assert m["per_seed"][seed]["train_flops"] == run["train_tokens"] * (2 * n + 4 * t + 2 * (n - t))
     stamp = results["reproducibility"]
-    assert stamp["command"].startswith("peftlab compare --methods prompt,lora --seeds 2 ") and "--epochs 1" in \
-        stamp["command"]
+    command = stamp["command"]
+    assert command.startswith("peftlab compare --methods prompt,lora --seeds 2 --out ")
+    assert " --max-train-samples 2 " in command and " --device cpu" in command and "--epochs" not in command  # 1: default
     assert set(stamp["splits_sha256"]) == {"train", "val", "test"} and set(stamp["builtin_generator_sha256"]) == \
         {"summarize"}
     assert stamp["study_wall_time_s"] > 0 and stamp["versions"]["peft"]
@@ -119,6 +120,7 @@ def test_resume_finishes_a_partly_done_multi_seed_study(study, tmp_path, monkeyp
     assert "lora seed 1 (lr 0.001) — resuming its training" in said
     assert (killed / "adapter").is_dir()
     assert _results(copy)["methods"]["lora"]["seeds"] == [0, 1]
+    assert "--resume" not in _results(copy)["reproducibility"]["command"]
 
 
 def test_bad_seeds_are_one_line_usage_errors(study, tmp_path, capsys):

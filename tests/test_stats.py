@@ -4,10 +4,13 @@ intervals (fixed results dicts)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from peftlab.comparison_study import command_line, parse_seeds, seed_record, training_flops
+from peftlab.comparison_study import command_line, example_uncertainty, parse_seeds, seed_record, training_flops
 from peftlab.config import CompareConfig
+from peftlab.data.tasks import get_task
 from peftlab.errors import UsageError
 from peftlab.report import analysis_sentences
 from peftlab.stats import aggregate, bootstrap_ci, bootstrap_indices, mean_ci, mean_of, percentile, t_quantile_975
@@ -118,3 +121,33 @@ def test_the_command_line_names_every_setting_that_differs_from_its_default():
     cfg.run.data.task, cfg.run.train.epochs, cfg.quality.min_new_tokens = "qa", 3, 0
     assert command_line(cfg) == ("peftlab compare --seeds 2 --lr-search --out 'runs/qa study' --min-new-tokens 0 "
                                  "--task qa --epochs 3")
+
+
+def _samples(path, key, references, generations):
+    path.mkdir(parents=True)
+    lines = [json.dumps({"reference": r, key: g}) for r, g in zip(references, generations)]
+    (path / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_example_uncertainty_pairs_runs_on_the_same_examples(tmp_path):
+    refs = ["Sofia", "the red house", "in 1990", "Ana"]
+    perfect = _samples(tmp_path / "a0", "generation", refs, refs)
+    half = _samples(tmp_path / "a1", "generation", refs, ["Sofia", "", "in 1990", ""])
+    base = _samples(tmp_path / "base", "base_generation", refs, ["", "", "", ""])
+    u = example_uncertainty(get_task("qa"), "f1", {"lora": [perfect, half], "prompt": [half]}, base)
+    assert u["vs_base"]["lora"]["difference"] == pytest.approx(75.0)  # mean over seeds of 100 and 50
+    assert u["intervals"]["base model"] == [0.0, 0.0]
+    top = u["best_vs_runner_up"]
+    assert (top["best"], top["runner_up"], top["difference"]) == ("lora", "prompt", pytest.approx(25.0))
+    lo, hi = top["ci"]
+    assert 0 <= lo <= 25.0 <= hi <= 50.0  # lora ≥ prompt on every example: the paired difference never < 0
+    assert u == example_uncertainty(get_task("qa"), "f1", {"lora": [perfect, half], "prompt": [half]}, base)
+    other = _samples(tmp_path / "other", "generation", refs[::-1], refs[::-1])
+    assert example_uncertainty(get_task("qa"), "f1", {"lora": [other]}, base) is None  # other examples: no pairing
+
+
+def test_corpus_bleu_is_recomputed_per_resample():
+    refs = ["the cat sat on the mat", "a dog runs in the park", "we read a book today"]
+    statistic = get_task("translate").statistic(refs, refs, "bleu")
+    assert bootstrap_ci(statistic, 3, resamples=50) == (pytest.approx(100.0), pytest.approx(100.0))

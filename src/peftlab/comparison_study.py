@@ -174,14 +174,15 @@ def package_versions() -> dict[str, str | None]:
 
 def command_line(cfg) -> str:
     """The `peftlab compare` command that gives this study: every setting that differs from its
-    default, as its flag (flags given at their default value are left out: same study)."""
+    default, as its flag (flags given at their default value are left out: same study; --resume and
+    --overwrite say how it was run, not what it is)."""
     from .config import CompareConfig
 
     words = ["peftlab", "compare"]
     for owner, default in _flag_owners(cfg, CompareConfig()):
         for f in dataclasses.fields(owner):
             value = getattr(owner, f.name)
-            if f.name in ("run", "quality") or value == getattr(default, f.name):
+            if f.name in ("run", "quality", "resume", "overwrite") or value == getattr(default, f.name):
                 continue
             flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
             words += [flag] if value is True else [flag, str(value)]
