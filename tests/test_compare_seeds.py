@@ -78,6 +78,7 @@ def test_report_shows_mean_plus_minus_and_the_example_bootstrap(study):
     assert "## Uncertainty over test examples" in md
     u = _results(out)["uncertainty"]
     assert u["metric"] == "rougeL" and u["examples"] == 2 and set(u["vs_base"]) == {"prompt", "lora"}
+    assert [len(u["per_run"][m]) for m in ("prompt", "lora")] == [2, 2] and "each seed's run" in md
     for name, (lo, hi) in u["intervals"].items():
         assert 0 <= lo <= hi <= 100, name
     top = u["best_vs_runner_up"]

@@ -137,7 +137,8 @@ def test_example_uncertainty_pairs_runs_on_the_same_examples(tmp_path):
     base = _samples(tmp_path / "base", "base_generation", refs, ["", "", "", ""])
     u = example_uncertainty(get_task("qa"), "f1", {"lora": [perfect, half], "prompt": [half]}, base)
     assert u["vs_base"]["lora"]["difference"] == pytest.approx(75.0)  # mean over seeds of 100 and 50
-    assert u["intervals"]["base model"] == [0.0, 0.0]
+    assert u["intervals"]["base model"] == [0.0, 0.0] and u["per_run"]["lora"][0] == [100.0, 100.0]
+    assert len(u["per_run"]["lora"]) == 2 and u["per_run"]["prompt"] == [u["intervals"]["prompt"]]
     top = u["best_vs_runner_up"]
     assert (top["best"], top["runner_up"], top["difference"]) == ("lora", "prompt", pytest.approx(25.0))
     lo, hi = top["ci"]

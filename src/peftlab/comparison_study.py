@@ -81,8 +81,8 @@ def read_generations(run_dir: Path, key: str) -> tuple[list[str], list[str]] | N
 
 
 def example_uncertainty(task: Task, metric: str, method_dirs: dict[str, list[Path]], base_dir: Path) -> dict | None:
-    """Bootstrap 95% intervals over the test examples: each method's metric (pooled over its seeds:
-    the mean of the seeds' figures on each resample), each method minus the base model, and the best
+    """Bootstrap 95% intervals over the test examples: each run's metric (`per_run`, in seed order),
+    each method's (pooled over its seeds: the mean of the seeds' figures on each resample), each method minus the base model, and the best
     method minus the runner-up — paired: both sides of a difference are scored on the same resample.
     None when some run has no generations, or the runs were scored on different examples."""
     sides = {name: [read_generations(d, "generation") for d in dirs] for name, dirs in method_dirs.items()}
@@ -97,6 +97,8 @@ def example_uncertainty(task: Task, metric: str, method_dirs: dict[str, list[Pat
     point = {name: stat(everything) for name, stat in stats.items()}
     record = {"metric": metric, "examples": n, "resamples": RESAMPLES, "seed": BOOTSTRAP_SEED,
               "intervals": {name: _ci(stat, n) for name, stat in stats.items()},
+              "per_run": {name: [_ci(task.statistic(g, references, metric), n) for _, g in gens]
+                          for name, gens in sides.items() if name != BASE},
               "vs_base": {name: _difference(stats[name], stats[BASE], n) for name in method_dirs}}
     ranked = sorted(method_dirs, key=lambda name: point[name], reverse=True)
     if len(ranked) >= 2:

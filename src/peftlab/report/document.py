@@ -198,7 +198,10 @@ def _uncertainty_blocks(results: dict) -> list[Block]:
     def span(ci: Any) -> str:
         return f"[{format_figure(ci[0], QUAL)}, {format_figure(ci[1], QUAL)}]" if isinstance(ci, list) else DASH
 
-    rows = [[name, span(ci)] for name, ci in u["intervals"].items()]
+    per_run = u.get("per_run") or {}
+    seeded = any(len(runs) > 1 for runs in per_run.values())
+    rows = [[name, span(ci)] + ([", ".join(span(r) for r in per_run.get(name) or []) or DASH] if seeded else [])
+            for name, ci in u["intervals"].items()]
     diffs = [[f"{name} − base model", format_figure(d.get("difference"), "+.2f"), span(d.get("ci"))]
              for name, d in (u.get("vs_base") or {}).items()]
     if top := u.get("best_vs_runner_up"):
@@ -210,7 +213,7 @@ def _uncertainty_blocks(results: dict) -> list[Block]:
                   f"examples ({format_figure(u.get('resamples'), COUNT)} resamples, seed {u.get('seed')}); with "
                   "seeds, each resample scores the mean over seeds. Differences are paired: both sides on the "
                   "same resample."),
-        Table(["model", f"{metric} 95% CI"], rows),
+        Table(["model", f"{metric} 95% CI", *(["each seed's run"] if seeded else [])], rows),
         Table(["difference", metric, "95% CI"], diffs),
     ]
 
