@@ -6,6 +6,8 @@ memory is its own; the base model is evaluated once, also in its own process. Th
 collects the figures the children wrote.
 
     DIR/runs/<method>/   an ordinary run directory: config.json, metrics.json (train + eval), samples.jsonl
+                         (with --seeds: DIR/runs/<method>/seed<k>/, one per seed; see comparison_study)
+    DIR/lr-search/       with --lr-search: the grid runs (comparison_search)
     DIR/baseline/        `eval --baseline` of the base model: metrics.json, samples.jsonl
     DIR/results.json     every figure of the report; `compare --from DIR` renders it again
     DIR/report.md, report.html, *.png
