@@ -131,8 +131,10 @@ def test_report_is_written(compared):
     md = (out / "report.md").read_text()
     for name in METHODS:
         assert f"| {name} | " in md
-    assert "| base model (no adapter) |" in md and "Best rougeL" in md
-    assert (out / "report.html").read_text().count("data:image/png;base64,") == 5
+    assert "| base model (no adapter) |" in md and "## Uncertainty over test examples" in md
+    assert "Best rougeL" not in md  # the paired bootstrap's sentences replace the point ranking
+    assert "the base model" in md and ("beats" in md or "indistinguishable at this budget" in md)
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 6  # the five and cost.png
 
 
 # ------------------------------------------------------------------ resuming and re-rendering

@@ -1,7 +1,8 @@
 """The report's output is pinned byte for byte, so a refactor of `peftlab.report` cannot change it.
 
 Each folder in tests/golden/report/ holds a fixed `results.json` (built from the fixtures of
-test_report.py: full, untrained, missing figures, almost empty) and what the report code at commit
+test_report.py: full, untrained, missing figures, almost empty; `study`: a seeded study with intervals,
+lr search, cost and stamp, issue 13) and what the report code at commit
 b9bbf6b rendered from it: `report.md` exactly; `report.html` with the base64 PNG payloads replaced
 by a placeholder (the text around them is pinned exactly); `png_sizes.json`, the pixel size of each
 plot — PNG bytes may differ with the matplotlib build, the layout may not.

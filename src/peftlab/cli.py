@@ -122,7 +122,8 @@ class Subcommand:
 
 EVAL_SKIP = frozenset(f.name for f in dataclasses.fields(TrainConfig)) - set(EVAL_TRAIN_FIELDS)
 PARAMS_SKIP = frozenset({"data", "source_field", "target_field", "context_field", "question_field", "split_ratio",
-                         "max_train_samples", "max_eval_samples", "loss_on_prompt", "task_sampling", "strict"})
+                         "max_train_samples", "max_eval_samples", "loss_on_prompt", "task_sampling", "strict",
+                         "data_seed"})
 
 SUBCOMMANDS = {
     "train": Subcommand("train one method on one task (or several tasks with prompts)", RunConfig,

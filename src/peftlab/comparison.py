@@ -6,6 +6,8 @@ memory is its own; the base model is evaluated once, also in its own process. Th
 collects the figures the children wrote.
 
     DIR/runs/<method>/   an ordinary run directory: config.json, metrics.json (train + eval), samples.jsonl
+                         (with --seeds: DIR/runs/<method>/seed<k>/, one per seed; see comparison_study)
+    DIR/lr-search/       with --lr-search: the grid runs (comparison_search)
     DIR/baseline/        `eval --baseline` of the base model: metrics.json, samples.jsonl
     DIR/results.json     every figure of the report; `compare --from DIR` renders it again
     DIR/report.md, report.html, *.png
@@ -27,6 +29,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .comparison_search import SEARCH_DIR, lr_grid, search_config, search_method
+from .comparison_study import command_line, data_stamp, package_versions, example_uncertainty, parse_seeds, seed_record, training_flops
 from .comparison_children import baseline_child, check_run_config, method_child, method_stage, run_child
 from .config import DEFAULT_LR, METHODS, CompareConfig, RunConfig
 from .errors import UsageError
@@ -36,7 +40,7 @@ from .rundir import read_metrics
 
 RESULTS = "results.json"
 OWN_ENTRIES = ("runs", "baseline", RESULTS, "report.md", "report.html",
-               "loss.png", "memory.png", "time.png", "params.png", "quality.png")
+               "loss.png", "memory.png", "time.png", "params.png", "quality.png", SEARCH_DIR, "lr_search.png", "cost.png")
 
 
 @dataclass
@@ -50,6 +54,9 @@ class CompareSpec:
     opts: EvalOptions = field(default_factory=EvalOptions)
     resume: bool = False
     overwrite: bool = False
+    seeds: list[int] | None = None  # --seeds: one run per seed in runs/<method>/seed<k>/ (comparison_study)
+    lr_search: dict | None = None  # --lr-search: {"points": N, "fraction": F} (comparison_search)
+    command: str | None = None  # the command line that gives this study (reproducibility stamp)
 
     @classmethod
     def from_config(cls, cfg: CompareConfig) -> "CompareSpec":
@@ -58,30 +65,48 @@ class CompareSpec:
         methods = parse_methods(cfg.methods)
         return cls(copy.deepcopy(cfg.run), methods, parse_lr(cfg.lr, methods), Path(cfg.out).resolve(),
                    EvalOptions(**dataclasses.asdict(cfg.quality)), resume=bool(cfg.run.train.resume),
-                   overwrite=bool(cfg.run.train.overwrite))
+                   overwrite=bool(cfg.run.train.overwrite),
+                   seeds=parse_seeds(cfg.seeds, cfg.run.train.seed),
+                   lr_search={"points": cfg.lr_grid_points, "fraction": cfg.lr_search_fraction}
+                   if cfg.lr_search else None, command=command_line(cfg))
 
-    def run_config(self, method: str) -> RunConfig:
-        """The exact config of one method's run: the shared one plus method, learning rate and directory."""
-        cfg = copy.deepcopy(self.base)
+    def run_config(self, method: str, seed: int | None = None) -> RunConfig:
+        """The exact config of one method's run: the shared one plus method, learning rate and directory
+        (with seeds: that seed, the first seed's data split, and runs/<method>/seed<k>)."""
+        cfg = self._with_split_seed(copy.deepcopy(self.base))
         cfg.method.method = method
         cfg.train.lr = self.lrs[method]
         cfg.train.out = str(self.out / "runs" / method)
+        if seed is not None:
+            cfg.train.seed, cfg.train.out = seed, str(self.out / "runs" / method / f"seed{seed}")
         cfg.train.resume = cfg.train.overwrite = False
+        return cfg
+
+    def run_configs(self, method: str) -> list[RunConfig]:
+        """Every run of one method: one, or one per seed."""
+        return [self.run_config(method, seed) for seed in (self.seeds or [None])]
+
+    def _with_split_seed(self, cfg: RunConfig) -> RunConfig:
+        if self.seeds and cfg.data.data_seed is None:
+            cfg.data.data_seed = self.seeds[0]
         return cfg
 
     def baseline_config(self) -> RunConfig:
         """The base model's evaluation: the shared model and data, batch size and split seed."""
         cfg = RunConfig(model=copy.deepcopy(self.base.model), data=copy.deepcopy(self.base.data))
         cfg.train.batch_size, cfg.train.seed = self.base.train.batch_size, self.base.train.seed
-        return cfg
+        return self._with_split_seed(cfg)
 
     def validate(self) -> "CompareSpec":
         """Every method's config and the eval options, before anything runs or is written."""
         self.opts.validate()
         for method in self.methods:
-            self.run_config(method).validate()
+            for cfg in self.run_configs(method):
+                cfg.validate()
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite contradict each other: pick one")
+        if self.lr_search:
+            search_config(self.base, lr_grid(1.0, self.lr_search["points"])[0], self.lr_search["fraction"], 1, self.out)
         return self
 
 
@@ -139,9 +164,14 @@ def check_dir(spec: CompareSpec) -> None:
         raise UsageError(f"--resume but {out} holds no comparison: drop --resume to start one")
     if ours and not (spec.resume or spec.overwrite):
         raise UsageError(f"{out} already holds a comparison: pass --resume to continue it or --overwrite to replace it")
+
+
+def check_runs(spec: CompareSpec) -> None:
+    """On --resume, every existing run must have been made with the settings it would get now."""
     if spec.resume:
         for method in spec.methods:
-            check_run_config(out / "runs" / method, spec.run_config(method))
+            for cfg in spec.run_configs(method):
+                check_run_config(Path(cfg.train.out), cfg)
 
 
 def clear_dir(out: Path) -> None:
@@ -154,21 +184,23 @@ def clear_dir(out: Path) -> None:
 
 
 def run_method(spec: CompareSpec, method: str, announce=print) -> None:
-    """Train (or resume) and evaluate one method as far as it still needs, in one fresh process."""
-    cfg = spec.run_config(method)
-    stage = method_stage(cfg, eval_signature(cfg, spec.opts))
-    announce(f"peftlab compare: {method} (lr {cfg.train.lr:g}) — {_STAGE_TEXT[stage]}")
-    if stage != "done":
-        started = time.perf_counter()
-        figures = run_child(method, method_child, cfg, stage, spec.opts)
-        announce(finished_line(method, figures, time.perf_counter() - started))
+    """Train (or resume) and evaluate each run of one method as far as it still needs, each in one
+    fresh process."""
+    for cfg in spec.run_configs(method):
+        stage = method_stage(cfg, eval_signature(cfg, spec.opts))
+        label = f"{method} seed {cfg.train.seed}" if spec.seeds else method
+        announce(f"peftlab compare: {label} (lr {cfg.train.lr:g}) — {_STAGE_TEXT[stage]}")
+        if stage != "done":
+            started = time.perf_counter()
+            figures = run_child(label, method_child, cfg, stage, spec.opts)
+            announce(finished_line(label, figures, time.perf_counter() - started))
 
 
-def finished_line(method: str, figures: dict, elapsed_s: float) -> str:
-    """One line per finished method: its time and headline figures."""
+def finished_line(label: str, figures: dict, elapsed_s: float) -> str:
+    """One line per finished run: its time and headline figures."""
     loss = (figures.get("loss") or {}).get("test")
     quality = ", ".join(f"{k} {v:.2f}" for k, v in (figures.get("quality") or {}).items())
-    return f"peftlab compare: {method} finished in {elapsed_s:.0f} s — test loss {_num(loss, '.4f')}" + \
+    return f"peftlab compare: {label} finished in {elapsed_s:.0f} s — test loss {_num(loss, '.4f')}" + \
         (f", {quality}" if quality else "")
 
 
@@ -176,11 +208,24 @@ _STAGE_TEXT = {"done": "already trained and evaluated, kept", "eval": "already t
                "resume": "resuming its training", "train": "training"}
 
 
+def run_lr_search(spec: CompareSpec, train_size: int, announce=print) -> dict:
+    """Every method's grid (first seed), then its chosen rate into `spec.lrs`; what the report shows."""
+    methods = {}
+    for method in spec.methods:
+        methods[method] = search_method(spec.run_configs(method)[0], points=spec.lr_search["points"],
+                                        fraction=spec.lr_search["fraction"], train_size=train_size, out=spec.out,
+                                        resume=spec.resume, announce=announce)
+        spec.lrs[method] = methods[method]["chosen"]
+    cost = sum(g["train_time_s"] or 0 for m in methods.values() for g in m["grid"])
+    return spec.lr_search | {"methods": methods, "runs": sum(len(m["grid"]) for m in methods.values()),
+                             "train_time_s": cost}
+
+
 def run_baseline(spec: CompareSpec, announce=print) -> None:
     """The base model with no adapter, evaluated once on the same data and settings."""
     out = spec.out / "baseline"
     metrics = read_metrics(out)
-    wanted = eval_signature(spec.base, spec.opts)
+    wanted = eval_signature(spec.baseline_config(), spec.opts)
     if metrics.get("baseline") and all((metrics.get("eval") or {}).get(k) == v for k, v in wanted.items()):
         announce("peftlab compare: base model — already evaluated, kept")
         return
@@ -192,16 +237,16 @@ def run_baseline(spec: CompareSpec, announce=print) -> None:
 
 METHOD_KEYS = ("trainable_params", "total_params", "trainable_pct", "loss", "loss_per_task", "history",
                "epoch_time_s", "epoch_times_s", "train_tokens_per_s", "peak_memory_mb", "quality",
-               "quality_per_task", "eval_time_s")
+               "quality_per_task", "generations", "eval_time_s")
 
 
 def collect(spec: CompareSpec) -> dict:
     """results.json: every figure the report shows, read back from what the children wrote."""
     from .data.tasks import get_task
 
-    runs = {m: read_metrics(spec.out / "runs" / m) for m in spec.methods}
+    runs = {m: [read_metrics(cfg.train.out) for cfg in spec.run_configs(m)] for m in spec.methods}
     base = read_metrics(spec.out / "baseline").get("baseline") or {}
-    first = runs[spec.methods[0]]
+    first = runs[spec.methods[0]][0]
     data = first.get("data") or {}
     tasks = spec.base.data.tasks
     return {
@@ -215,9 +260,34 @@ def collect(spec: CompareSpec) -> dict:
                   "untrained": base.get("untrained", first.get("untrained_model"))},
         "data": {"origin": _origin(data.get("origin")), "sizes": data.get("sizes")},
         "memory_kind": first.get("memory_kind"),
-        "baseline": {k: base.get(k) for k in ("loss", "loss_per_task", "quality", "quality_per_task", "eval_time_s")},
-        "methods": {m: {k: runs[m].get(k) for k in METHOD_KEYS} | {"lr": spec.lrs[m]} for m in spec.methods},
+        "baseline": {k: base.get(k) for k in ("loss", "loss_per_task", "quality", "quality_per_task", "generations",
+                                                   "eval_time_s")},
+        "methods": {m: _method_record(spec, m, runs[m]) | {"lr": spec.lrs[m]} for m in spec.methods},
+        "uncertainty": _uncertainty(spec),
     }
+
+
+def _uncertainty(spec: CompareSpec) -> dict | None:
+    """Bootstrap intervals over test examples (one task only: the report ranks by its primary metric)."""
+    from .data.tasks import get_task
+
+    if len(spec.base.data.tasks) != 1:
+        return None
+    task = get_task(spec.base.data.tasks[0])
+    dirs = {m: [Path(cfg.train.out) for cfg in spec.run_configs(m)] for m in spec.methods}
+    return example_uncertainty(task, task.primary_metric, dirs, spec.out / "baseline")
+
+
+def _method_record(spec: CompareSpec, method: str, runs: list[dict]) -> dict:
+    """One method's figures: its run's, or with seeds their means, intervals and per-seed figures;
+    each run's estimated training FLOPs and total training time beside them."""
+    from .methods import get_method
+
+    through = get_method(method).backprop_through_frozen
+    figures = [{k: run.get(k) for k in METHOD_KEYS}
+               | {"train_flops": training_flops(run, through), "train_time_s": sum(run.get("epoch_times_s") or [])}
+               for run in runs]
+    return seed_record(dict(zip(spec.seeds, figures))) if spec.seeds else figures[0]
 
 
 def _origin(origin) -> str | None:
@@ -231,13 +301,15 @@ def config_record(spec: CompareSpec) -> dict:
     measured (bookkeeping fields such as checkpointing and the run directory are left out)."""
     skip = {"out", "resume", "overwrite", "log_every", "save_interval", "save_every_steps", "keep_checkpoints",
             "method", "lr", "report_to", "progress"}
-    record = {"methods": ",".join(spec.methods), "lr": spec.lrs}
+    record = {"methods": ",".join(spec.methods), "lr": spec.lrs} | ({"seeds": spec.seeds} if spec.seeds else {})
+    record |= {"lr_search": spec.lr_search} if spec.lr_search else {}
     for section in ("model", "data", "method", "train"):
         part = getattr(spec.base, section)
         record |= {f.name: getattr(part, f.name) for f in dataclasses.fields(part) if f.name not in skip}
     decoding = "greedy" if spec.opts.num_beams == 1 else f"beam search, {spec.opts.num_beams} beams"
     return record | {"quality_split": spec.opts.split, "decoding": decoding,
-                     "max_new_tokens": {t: spec.opts.tokens_for(t) for t in spec.base.data.tasks}}
+                     "max_new_tokens": {t: spec.opts.tokens_for(t) for t in spec.base.data.tasks},
+                     "min_new_tokens": {t: spec.opts.min_tokens_for(t) for t in spec.base.data.tasks}}
 
 
 # ------------------------------------------------------------------ the command
@@ -276,14 +348,18 @@ def run_compare(spec: CompareSpec, announce=print) -> dict:
 
     spec.validate()
     check_dir(spec)
-    read_rows(spec.run_config(spec.methods[0]))  # a bad --data fails here, before anything is written
+    rows, _ = read_rows(spec.run_configs(spec.methods[0])[0])  # a bad --data fails here, before anything is written
     if spec.overwrite:
         clear_dir(spec.out)
     started = time.perf_counter()
+    search = run_lr_search(spec, len(rows["train"]), announce) if spec.lr_search else None
+    check_runs(spec)
     for method in spec.methods:
         run_method(spec, method, announce)
     run_baseline(spec, announce)
-    results = collect(spec)
+    results = collect(spec) | ({"lr_search": search} if search else {})
+    results["reproducibility"] = {"command": spec.command, "study_wall_time_s": time.perf_counter() - started,
+                                  "versions": package_versions()} | data_stamp(rows, spec.base.data.tasks)
     # not atomic_write_json: it sorts keys, and the report lists methods in the order they were given
     atomic_write_bytes(spec.out / RESULTS, (json.dumps(results, indent=2) + "\n").encode("utf-8"))
     paths = render_report(results, spec.out)

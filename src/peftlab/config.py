@@ -73,6 +73,8 @@ class DataConfig:
     task_sampling: str = _opt("proportional", "multi-task: proportional (every example once) or uniform "
                                               "(smaller tasks repeated to the largest)", choices=("proportional", "uniform"))
     strict: bool = _opt(False, "fail on the first bad row instead of skipping bad rows with a count")
+    data_seed: int | None = _opt(None, "seed of the data split and built-in data (default: --seed); compare --seeds "
+                                       "fixes it at the first seed so every seed sees the same split")
 
     @property
     def tasks(self) -> list[str]:
@@ -254,10 +256,15 @@ class QualityConfig:
     max_new_tokens: int | None = _opt(None, "tokens to generate at most (default per task: summarize 48, qa 16, "
                                             "translate 64)", metavar="N")
     num_beams: int = _opt(1, "beam search with K beams (default: 1, greedy)", metavar="K")
+    min_new_tokens: int | None = _opt(None, "non-blank tokens a generation says before it may stop (default: 1 for "
+                                            "tasks whose answers are never empty, i.e. all built-in ones; 0: off)",
+                                      metavar="N")
 
     def validate(self) -> None:
         if self.split not in SPLITS:
             raise UsageError(f"unknown --split {self.split!r}: use one of {', '.join(SPLITS)}")
+        if self.min_new_tokens is not None and (isinstance(self.min_new_tokens, bool) or self.min_new_tokens < 0):
+            raise UsageError(f"--min-new-tokens must be an integer >= 0, got {self.min_new_tokens}")
         for flag, value in (("--max-new-tokens", self.max_new_tokens), ("--num-beams", self.num_beams)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise UsageError(f"{flag} must be a positive integer, got {value}")
@@ -333,6 +340,14 @@ class CompareConfig:
     methods: str | None = _opt(None, "comma-separated subset of prompt,lora,last-layer (default: all three)")
     lr: str | None = _opt(None, "one rate for every method, or per method: prompt=0.03,lora=0.001,"
                                 "last-layer=0.0001 (default: those three)", metavar="LR")
+    seeds: str | None = _opt(None, "train each method several times: N (seeds --seed .. --seed+N-1) or a list "
+                                   "0,1,2; figures become mean ± 95%% t-interval; the data split stays at the "
+                                   "first seed", metavar="N|LIST")
+    lr_search: bool = _opt(False, "first pick each method's learning rate by validation loss on a short log-spaced "
+                                  "grid around its rate (see --lr-grid-points, --lr-search-fraction)")
+    lr_grid_points: int = _opt(3, "lr search: rates from a tenth to ten times each method's rate", metavar="N")
+    lr_search_fraction: float = _opt(0.5, "lr search: share of the training examples each grid run trains on",
+                                     metavar="F")
     out: str | None = _opt(None, "comparison directory: runs/<method>/, baseline/, results.json, report.md/html")
     from_dir: str | None = _opt(None, "render DIR/results.json again (into --out, default DIR) without retraining",
                                 flag="--from", metavar="DIR")

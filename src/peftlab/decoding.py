@@ -2,7 +2,10 @@
 
 Rows are left-padded; positions come from the attention mask, so a row's tokens do not depend on its
 batch. Decoding stops per row at EOS or at a token that starts a new line (every task's target is one
-line). The method prepares itself for the duration (`AdaptedLM.generating`: LoRA computes with merged
+line). With `min_new_tokens` N (eval uses 1 for tasks whose answers are never empty), a row cannot
+stop before it has said N non-blank tokens, and blank tokens (whitespace, EOS, special tokens) are
+masked until its first non-blank one: the newline rule then applies only after the answer began, so
+a model's quality measures what it says rather than when it stops. N = 0 is the unmasked argmax. The method prepares itself for the duration (`AdaptedLM.generating`: LoRA computes with merged
 copies of its target weights, so no extra matmuls per token) and never changes a frozen weight. Device
 and precision are the model's own (`AdaptedLM.device`, `AdaptedLM.autocast`).
 
@@ -28,6 +31,27 @@ from .data.tasks import get_task
 @lru_cache(maxsize=8)
 def _newline_ids(tokenizer) -> frozenset[int]:
     return frozenset(i for i in range(len(tokenizer)) if "\n" in tokenizer.decode([i]))
+
+
+@lru_cache(maxsize=8)
+def blank_ids(tokenizer) -> frozenset[int]:
+    """Tokens that say nothing: whitespace-only text (newlines included), EOS and every special token."""
+    blank = {i for i in range(len(tokenizer)) if not tokenizer.decode([i]).strip()}
+    return frozenset(blank | set(tokenizer.all_special_ids) | ({tokenizer.eos_token_id} - {None}))
+
+
+def mask_before_answer(logits: torch.Tensor, said: torch.Tensor, min_new_tokens: int, stops: torch.Tensor,
+                       blanks: torch.Tensor) -> torch.Tensor:
+    """`logits` (R, V) with stop tokens forbidden to rows that have said fewer than `min_new_tokens`
+    non-blank tokens (`said` (R,)), and blank tokens forbidden to rows that have said none yet."""
+    if min_new_tokens <= 0:
+        return logits
+    logits = logits.clone()
+    early = torch.nonzero(said < min_new_tokens).flatten()
+    logits[early[:, None], stops[None, :]] = float("-inf")
+    silent = torch.nonzero(said == 0).flatten()
+    logits[silent[:, None], blanks[None, :]] = float("-inf")
+    return logits
 
 
 def stop_ids(tokenizer, stop_at_newline: bool = True) -> frozenset[int]:
@@ -59,9 +83,11 @@ class PrefixCache:
 
 @torch.no_grad()
 def decode_steps(adapted: AdaptedLM, batch: Batch, *, stops: frozenset[int], max_new_tokens: int,
-                 prefix: PrefixCache | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """The decoding loop: per step (next ids (B,), their logits (B, V) fp32, rows still live (B,) — a row
-    is live while it has not produced a stop token). One forward per step for the whole batch."""
+                 prefix: PrefixCache | None = None, min_new_tokens: int = 0,
+                 blanks: frozenset[int] = frozenset()) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The decoding loop: per step (next ids (B,), their logits (B, V) fp32 after the min-new-tokens
+    mask, rows still live (B,) — a row is live while it has not produced a stop token). One forward
+    per step for the whole batch. `blanks` (with `min_new_tokens` > 0): see `mask_before_answer`."""
     body, head, device = adapted.model.base_model, adapted.model.get_output_embeddings(), adapted.device
     embeds, mask, positions = adapted.embed(batch.input_ids, batch.attention_mask, batch.task_ids)
     past = None
@@ -70,12 +96,16 @@ def decode_steps(adapted: AdaptedLM, batch: Batch, *, stops: frozenset[int], max
         embeds, positions = embeds[:, prefix.length:], positions[:, prefix.length:]
     done = torch.zeros(len(batch.input_ids), dtype=torch.bool, device=device)
     stop_tensor = torch.tensor(sorted(stops), dtype=torch.long, device=device)
+    blank_tensor = torch.tensor(sorted(blanks | stops), dtype=torch.long, device=device)
+    said = torch.zeros(len(batch.input_ids), dtype=torch.long, device=device)  # non-blank tokens per row
     for _ in range(max_new_tokens):
         with adapted.autocast():
             out = body(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
                        past_key_values=past, use_cache=True)
             logits = head(out.last_hidden_state[:, -1]).float()  # (B, V)
+        logits = mask_before_answer(logits, said, min_new_tokens, stop_tensor, blank_tensor)
         next_ids = logits.argmax(-1)
+        said += ~torch.isin(next_ids, blank_tensor)
         done |= torch.isin(next_ids, stop_tensor)
         yield next_ids, logits, ~done
         if bool(done.all()):
@@ -88,12 +118,15 @@ def decode_steps(adapted: AdaptedLM, batch: Batch, *, stops: frozenset[int], max
 
 def greedy_batch(adapted: AdaptedLM, examples: list[Example], *, pad_id: int, stops: frozenset[int],
                  max_new_tokens: int, prefix: PrefixCache | None = None,
-                 on_token: Callable[[list[list[int]]], None] | None = None) -> list[list[int]]:
+                 on_token: Callable[[list[list[int]]], None] | None = None, min_new_tokens: int = 0,
+                 blanks: frozenset[int] = frozenset()) -> list[list[int]]:
     """New token ids per example (stop token excluded), decoding the prompt part of each example;
     `on_token(ids_so_far)` after every step lets a caller stream."""
     batch = collate(examples, pad_id, left=True, prompt_only=True).to(adapted.device)
     out_ids: list[list[int]] = [[] for _ in examples]
-    for next_ids, _, live in decode_steps(adapted, batch, stops=stops, max_new_tokens=max_new_tokens, prefix=prefix):
+    steps = decode_steps(adapted, batch, stops=stops, max_new_tokens=max_new_tokens, prefix=prefix,
+                         min_new_tokens=min_new_tokens, blanks=blanks)
+    for next_ids, _, live in steps:
         for i in torch.nonzero(live).flatten().tolist():
             out_ids[i].append(int(next_ids[i]))
         if on_token is not None:
@@ -103,18 +136,36 @@ def greedy_batch(adapted: AdaptedLM, examples: list[Example], *, pad_id: int, st
 
 @torch.no_grad()
 def beam_batch(adapted: AdaptedLM, examples: list[Example], *, pad_id: int, stops: frozenset[int],
-               max_new_tokens: int, num_beams: int) -> list[list[int]]:
+               max_new_tokens: int, num_beams: int, min_new_tokens: int = 0,
+               blanks: frozenset[int] = frozenset()) -> list[list[int]]:
     """Beam search (transformers' own, with its KV cache) from the same soft-prompted embeddings and
-    mask as greedy; a beam ends at a stop token, which is excluded from the returned ids."""
-    from transformers import GenerationConfig
+    mask as greedy; a beam ends at a stop token, which is excluded from the returned ids. The
+    min-new-tokens mask is the greedy one, applied per beam as a logits processor."""
+    from transformers import GenerationConfig, LogitsProcessorList
 
     batch = collate(examples, pad_id, left=True, prompt_only=True).to(adapted.device)
     embeds, mask, _ = adapted.embed(batch.input_ids, batch.attention_mask, batch.task_ids)
     config = GenerationConfig(max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False,
                               eos_token_id=sorted(stops), pad_token_id=pad_id)
+    processors = LogitsProcessorList([_MinNewTokens(min_new_tokens, stops | blanks, stops, adapted.device)])
     with adapted.autocast():
-        out = adapted.model.generate(inputs_embeds=embeds, attention_mask=mask, generation_config=config)
+        out = adapted.model.generate(inputs_embeds=embeds, attention_mask=mask, generation_config=config,
+                                     logits_processor=processors)
     return [[t for t in itertools.takewhile(lambda t: t not in stops, row)] for row in out.tolist()]
+
+
+class _MinNewTokens:
+    """`mask_before_answer` for transformers' `generate`: with `inputs_embeds` alone its `input_ids`
+    hold only the generated tokens (R = batch x beams rows), so counting the non-blank ones is exact."""
+
+    def __init__(self, min_new_tokens: int, blanks: frozenset[int], stops: frozenset[int], device):
+        self.min_new_tokens = min_new_tokens
+        self.blanks = torch.tensor(sorted(blanks), dtype=torch.long, device=device)
+        self.stops = torch.tensor(sorted(stops), dtype=torch.long, device=device)
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        said = (~torch.isin(input_ids, self.blanks)).sum(-1)
+        return mask_before_answer(scores, said, self.min_new_tokens, self.stops, self.blanks)
 
 
 def prefix_cache_for(adapted: AdaptedLM, enabled: bool = True) -> PrefixCache | None:
@@ -123,38 +174,54 @@ def prefix_cache_for(adapted: AdaptedLM, enabled: bool = True) -> PrefixCache | 
 
 
 def generate_for_rows(adapted: AdaptedLM, tokenizer, rows: list[dict[str, str]], *, max_length: int,
-                      max_new_tokens: int, batch_size: int, prefix_cache: bool = True,
-                      num_beams: int = 1) -> list[str]:
-    """One generation per row (rows carry their "task"; tasks may mix within a batch), in row order."""
+                      max_new_tokens: int, batch_size: int, prefix_cache: bool = True, num_beams: int = 1,
+                      min_new_tokens: int = 0) -> tuple[list[str], list[int]]:
+    """One generation per row (rows carry their "task"; tasks may mix within a batch), in row order,
+    and the number of tokens each one took (`max_new_tokens` means it was cut off, not stopped)."""
     examples = [encode(r, get_task(r["task"]), tokenizer, max_length=max_length, num_virtual=adapted.num_virtual,
                        task_id=adapted.tasks.index(r["task"])) for r in rows]
-    return generate_for_examples(adapted, tokenizer, examples, max_new_tokens=max_new_tokens,
-                                 batch_size=batch_size, prefix_cache=prefix_cache, num_beams=num_beams,
-                                 stop_at_newline=all(get_task(r["task"]).stop_at_newline for r in rows))
+    ids = generate_ids(adapted, tokenizer, examples, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                       prefix_cache=prefix_cache, num_beams=num_beams, min_new_tokens=min_new_tokens,
+                       stop_at_newline=all(get_task(r["task"]).stop_at_newline for r in rows))
+    return [tokenizer.decode(i, skip_special_tokens=True).strip() for i in ids], [len(i) for i in ids]
 
 
 def generate_for_examples(adapted: AdaptedLM, tokenizer, examples: list[Example], *, max_new_tokens: int,
                           batch_size: int, stop_at_newline: bool = True, prefix_cache: bool = True,
-                          on_token: Callable[[list[list[int]]], None] | None = None, num_beams: int = 1) -> list[str]:
-    """Decoded generations in example order. Batches are cut from a length-sorted order (less padding)
-    and may mix tasks; prompt runs reuse one `PrefixCache` for every batch unless `prefix_cache=False`.
-    `num_beams` > 1 decodes with beam search instead of greedy (no prefix cache, no streaming)."""
+                          on_token: Callable[[list[list[int]]], None] | None = None, num_beams: int = 1,
+                          min_new_tokens: int = 0) -> list[str]:
+    """Decoded generations in example order (see `generate_ids`)."""
+    ids = generate_ids(adapted, tokenizer, examples, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                       stop_at_newline=stop_at_newline, prefix_cache=prefix_cache, on_token=on_token,
+                       num_beams=num_beams, min_new_tokens=min_new_tokens)
+    return [tokenizer.decode(i, skip_special_tokens=True).strip() for i in ids]
+
+
+def generate_ids(adapted: AdaptedLM, tokenizer, examples: list[Example], *, max_new_tokens: int,
+                 batch_size: int, stop_at_newline: bool = True, prefix_cache: bool = True,
+                 on_token: Callable[[list[list[int]]], None] | None = None, num_beams: int = 1,
+                 min_new_tokens: int = 0) -> list[list[int]]:
+    """New token ids in example order (stop token excluded). Batches are cut from a length-sorted order
+    (less padding) and may mix tasks; prompt runs reuse one `PrefixCache` for every batch unless
+    `prefix_cache=False`. `num_beams` > 1 decodes with beam search instead of greedy (no prefix cache,
+    no streaming)."""
     stops = stop_ids(tokenizer, stop_at_newline)
+    blanks = blank_ids(tokenizer) if min_new_tokens > 0 else frozenset()
     order = sorted(range(len(examples)), key=lambda i: examples[i].prompt_len)  # similar lengths pad less
-    texts: list[str] = [""] * len(examples)
+    out: list[list[int]] = [[] for _ in examples]
     was_training = adapted.training
     adapted.eval()
     prefix = prefix_cache_for(adapted, prefix_cache)
+    kw = dict(pad_id=tokenizer.pad_token_id, stops=stops, max_new_tokens=max_new_tokens,
+              min_new_tokens=min_new_tokens, blanks=blanks)
     with adapted.generating():
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             if num_beams > 1:
-                new = beam_batch(adapted, [examples[i] for i in chunk], pad_id=tokenizer.pad_token_id, stops=stops,
-                                 max_new_tokens=max_new_tokens, num_beams=num_beams)
+                new = beam_batch(adapted, [examples[i] for i in chunk], num_beams=num_beams, **kw)
             else:
-                new = greedy_batch(adapted, [examples[i] for i in chunk], pad_id=tokenizer.pad_token_id, stops=stops,
-                                   max_new_tokens=max_new_tokens, prefix=prefix, on_token=on_token)
+                new = greedy_batch(adapted, [examples[i] for i in chunk], prefix=prefix, on_token=on_token, **kw)
             for i, ids in zip(chunk, new):
-                texts[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
+                out[i] = ids
     adapted.train(was_training)
-    return texts
+    return out

@@ -34,6 +34,14 @@ class EvalOptions(QualityConfig):
 
         return self.max_new_tokens or get_task(task).max_new_tokens
 
+    def min_tokens_for(self, task: str) -> int:
+        """Non-blank tokens before a generation may stop: the flag, else 1 where answers are never empty."""
+        from .data.tasks import get_task
+
+        if self.min_new_tokens is not None:
+            return self.min_new_tokens
+        return 1 if get_task(task).never_empty else 0
+
 
 def eval_signature(cfg: RunConfig, opts: EvalOptions) -> dict:
     """What the figures depend on besides the weights: equal signatures give comparable figures. The
@@ -44,7 +52,8 @@ def eval_signature(cfg: RunConfig, opts: EvalOptions) -> dict:
     precision = resolve_precision(cfg.model.precision, resolve_device(cfg.model.device), warn=None)
     return {"model": cfg.model.model, "precision": precision, "data": dataclasses.asdict(cfg.data),
             "seed": cfg.train.seed, "batch_size": cfg.train.batch_size, "split": opts.split,
-            "max_new_tokens": {t: opts.tokens_for(t) for t in cfg.data.tasks}, "num_beams": opts.num_beams}
+            "max_new_tokens": {t: opts.tokens_for(t) for t in cfg.data.tasks}, "num_beams": opts.num_beams,
+            "min_new_tokens": {t: opts.min_tokens_for(t) for t in cfg.data.tasks}}
 
 
 # ------------------------------------------------------------------ scoring one model
@@ -58,9 +67,10 @@ def all_losses(p) -> tuple[dict, dict]:
     return losses, per_task
 
 
-def split_quality(p, opts: EvalOptions) -> tuple[dict, dict, list[str]]:
-    """(quality over all tasks, quality per task, generations in row order) on `opts.split`. Each task
-    is generated with its own token budget; the tasks' metric names differ, so one flat dict holds all."""
+def split_quality(p, opts: EvalOptions) -> tuple[dict, dict, list[str], dict]:
+    """(quality over all tasks, quality per task, generations in row order, degenerate-output counts) on
+    `opts.split`. Each task is generated with its own token budget; the tasks' metric names differ, so
+    one flat dict holds all."""
     from .data.tasks import get_task
     from .decoding import generate_for_rows
 
@@ -69,28 +79,43 @@ def split_quality(p, opts: EvalOptions) -> tuple[dict, dict, list[str]]:
         raise UsageError(f"the {opts.split} split is empty: choose another --split or give more data")
     generations = [""] * len(rows)
     per_task: dict[str, dict] = {}
+    counts = {"examples": 0, "empty": 0, "truncated": 0}
     for task in p.adapted.tasks:
         spec = get_task(task)
         index = [i for i, r in enumerate(rows) if r["task"] == task]
         if not index:
             continue
-        texts = generate_for_rows(p.adapted, p.loaded.tokenizer, [rows[i] for i in index],
-                                  max_length=p.cfg.data.max_length, max_new_tokens=opts.tokens_for(task),
-                                  batch_size=p.cfg.train.batch_size, num_beams=opts.num_beams)
+        budget = opts.tokens_for(task)
+        texts, lengths = generate_for_rows(p.adapted, p.loaded.tokenizer, [rows[i] for i in index],
+                                           max_length=p.cfg.data.max_length, max_new_tokens=budget,
+                                           batch_size=p.cfg.train.batch_size, num_beams=opts.num_beams,
+                                           min_new_tokens=opts.min_tokens_for(task))
+        counts = add_counts(counts, degenerate_counts(texts, lengths, budget))
         for i, text in zip(index, texts):
             generations[i] = text
         per_task[task] = spec.score(texts, [rows[i][spec.target_field] for i in index])
     flat = {name: value for scores in per_task.values() for name, value in scores.items()}
-    return flat, per_task, generations
+    return flat, per_task, generations, counts
+
+
+def degenerate_counts(texts: list[str], lengths: list[int], budget: int) -> dict[str, int]:
+    """How many generations are empty (nothing but blanks before the stop) and how many were cut off
+    at the token budget: figures that hide in a mean score unless they are counted."""
+    return {"examples": len(texts), "empty": sum(not t.strip() for t in texts),
+            "truncated": sum(n >= budget for n in lengths)}
+
+
+def add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in a | b}
 
 
 def score(p, opts: EvalOptions) -> tuple[dict, list[str]]:
     """Every eval figure of `p.adapted`, and its generations; `eval_time_s` covers losses and generation."""
     started = time.perf_counter()
     losses, loss_per_task = all_losses(p)
-    flat, per_task, generations = split_quality(p, opts)
+    flat, per_task, generations, counts = split_quality(p, opts)
     figures = {"loss": losses, "loss_per_task": loss_per_task, "quality": flat, "quality_per_task": per_task,
-               "eval_time_s": time.perf_counter() - started}
+               "generations": counts, "eval_time_s": time.perf_counter() - started}
     return figures, generations
 
 

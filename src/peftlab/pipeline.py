@@ -47,13 +47,18 @@ def read_rows(cfg: RunConfig) -> tuple[dict[str, list[dict[str, str]]], dict]:
     d = cfg.data
     for task in d.tasks:
         fields = field_map_from_flags(task, d.source_field, d.target_field, d.context_field, d.question_field)
-        loaded = load_data(_data_for(d.data, task), task, field_map=fields, split_ratio=d.ratio, seed=cfg.train.seed,
+        loaded = load_data(_data_for(d.data, task), task, field_map=fields, split_ratio=d.ratio, seed=split_seed(cfg),
                            max_train_samples=d.max_train_samples, max_eval_samples=d.max_eval_samples, strict=d.strict)
         info["origin"][task] = loaded.origin
         info["skipped"][task] = loaded.skipped
         for split in SPLITS:
             rows[split] += [dict(r, task=task) for r in loaded.splits[split]]
     return rows, info
+
+
+def split_seed(cfg: RunConfig) -> int:
+    """The seed of the data split: `--data-seed`, else the run's `--seed`."""
+    return cfg.train.seed if cfg.data.data_seed is None else cfg.data.data_seed
 
 
 def _data_for(data: str, task: str) -> str:

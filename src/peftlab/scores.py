@@ -35,15 +35,24 @@ def check_pairs(predictions: list[str], references: list[str]) -> None:
 
 def rouge(predictions: list[str], references: list[str]) -> dict[str, float]:
     """Mean ROUGE-1/2/L F-measure x100, Porter stemming on (the common setting for summaries)."""
+    return mean_scores(rouge_examples(predictions, references))
+
+
+def rouge_examples(predictions: list[str], references: list[str]) -> list[dict[str, float]]:
+    """ROUGE-1/2/L F-measure x100 of each example (the bootstrap over examples resamples these)."""
     from rouge_score import rouge_scorer  # imported on use: loading it costs NLTK's start-up
 
     scorer = rouge_scorer.RougeScorer(list(_ROUGE_TYPES), use_stemmer=True)
-    totals = dict.fromkeys(_ROUGE_TYPES, 0.0)
+    out = []
     for pred, ref in zip(predictions, references):
         scores = scorer.score(ref, pred)  # rouge_score's order is (target, prediction)
-        for name in _ROUGE_TYPES:
-            totals[name] += scores[name].fmeasure
-    return {name: 100.0 * total / len(predictions) for name, total in totals.items()}
+        out.append({name: 100.0 * scores[name].fmeasure for name in _ROUGE_TYPES})
+    return out
+
+
+def mean_scores(per_example: list[dict[str, float]]) -> dict[str, float]:
+    """The corpus figure of a metric that is a mean over examples."""
+    return {name: sum(s[name] for s in per_example) / len(per_example) for name in per_example[0]}
 
 
 # --- SQuAD v1.1 ---------------------------------------------------------------------------------
@@ -81,16 +90,18 @@ def squad_exact_match(prediction: str, reference: str) -> float:
 
 def squad(predictions: list[str], references: list[str]) -> dict[str, float]:
     """Mean exact match and F1 x100 over examples, as the SQuAD v1.1 script reports them."""
-    n = len(predictions)
-    pairs = list(zip(predictions, references))
-    return {
-        "exact_match": 100.0 * sum(squad_exact_match(p, r) for p, r in pairs) / n,
-        "f1": 100.0 * sum(squad_f1(p, r) for p, r in pairs) / n,
-    }
+    return mean_scores(squad_examples(predictions, references))
+
+
+def squad_examples(predictions: list[str], references: list[str]) -> list[dict[str, float]]:
+    """Exact match and F1 x100 of each example."""
+    return [{"exact_match": 100.0 * squad_exact_match(p, r), "f1": 100.0 * squad_f1(p, r)}
+            for p, r in zip(predictions, references)]
 
 
 def translation(predictions: list[str], references: list[str]) -> dict[str, float]:
-    """Corpus BLEU and chrF from sacrebleu with its default (WMT-standard) settings."""
+    """Corpus BLEU and chrF from sacrebleu with its default (WMT-standard) settings. Not a mean over
+    examples: its bootstrap recomputes the corpus figure on each resample, as sacrebleu's does."""
     import sacrebleu  # imported on use, like rouge_score
 
     return {

@@ -320,7 +320,7 @@ def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_k
         "epoch_time_s": sum(h["time_s"] for h in state.history) / max(len(state.history), 1),
         "epoch_times_s": [h["time_s"] for h in state.history], "history": state.history,
         "peak_memory_mb": peak_mb, "memory_kind": memory_kind,
-        "train_tokens_per_s": state.seen_tokens / max(state.train_time_s, 1e-9),
+        "train_tokens_per_s": state.seen_tokens / max(state.train_time_s, 1e-9), "train_tokens": state.seen_tokens,
         "data": p.data_info, "device": str(p.device), "precision": p.cfg.model.precision,
         "precision_requested": p.precision_requested, "hardware": resolved_settings(p),
         "steps": state.step, "best": stopper_for(p.cfg.train, state.stopping).summary(),

@@ -55,6 +55,9 @@ class Task:
     make_row: Callable[[random.Random], Row] | None = None  # the built-in generator (None: bring --data)
     hf_preset: HFPreset | None = None
     stop_at_newline: bool = True  # the target is one line: decoding stops at a newline token or EOS
+    never_empty: bool = False  # every reference says something: eval decodes at least one non-blank token
+    example_metric: Callable[[list[str], list[str]], list[dict[str, float]]] | None = None  # per example, where
+    # `metric` is their mean (the bootstrap then resamples scores); None: a corpus metric (BLEU)
 
     def __post_init__(self) -> None:
         if len(self.labels) != len(self.fields) - 1:
@@ -93,6 +96,15 @@ class Task:
         scores.check_pairs(predictions, references)
         return self.metric(predictions, references)
 
+    def statistic(self, predictions: list[str], references: list[str], metric: str):
+        """`indices -> metric` on that resample of the examples: a mean of per-example scores where the
+        metric is one (computed once), else the corpus metric recomputed (BLEU, chrF)."""
+        scores.check_pairs(predictions, references)
+        if self.example_metric is not None:
+            each = [s[metric] for s in self.example_metric(predictions, references)]
+            return lambda idx: sum(each[i] for i in idx) / len(idx)
+        return lambda idx: self.metric([predictions[i] for i in idx], [references[i] for i in idx])[metric]
+
     def builtin_split(self, split: str, n: int | None = None, seed: int = 0) -> list[Row]:
         """The task's generated rows of `split` (see `peftlab.data.builtin`)."""
         if self.make_row is None:
@@ -108,7 +120,8 @@ SUMMARIZE = Task(
     init_text="summarize shorten distill short",
     max_new_tokens=48,  # built-in summaries are ~30 tokens
     metric=scores.rouge, metric_names=("rouge1", "rouge2", "rougeL"), primary_metric="rougeL",
-    make_row=summarize_row,
+    example_metric=scores.rouge_examples,
+    make_row=summarize_row, never_empty=True,
     hf_preset=HFPreset("abisee/cnn_dailymail", ("cnn_dailymail",), "3.0.0",
                        {"article": ("article",), "summary": ("highlights",)}),
 )
@@ -121,7 +134,8 @@ QA = Task(
     init_text="question answer help result",
     max_new_tokens=16,  # answers are a few words
     metric=scores.squad, metric_names=("exact_match", "f1"), primary_metric="f1",
-    make_row=qa_row,
+    example_metric=scores.squad_examples,
+    make_row=qa_row, never_empty=True,
     hf_preset=HFPreset("rajpurkar/squad", ("squad",), None,
                        {"context": ("context",), "question": ("question",), "answer": ("answers", "text", 0)}),
 )
@@ -133,7 +147,7 @@ TRANSLATE = Task(
     init_text="bulgarian english translation translate_bg_en",
     max_new_tokens=64,
     metric=scores.translation, metric_names=("bleu", "chrf"), primary_metric="bleu",
-    make_row=translate_row,
+    make_row=translate_row, never_empty=True,
     hf_preset=HFPreset("Helsinki-NLP/opus-100", ("opus100", "opus-100"), "bg-en",
                        {"source": ("translation", "bg"), "target": ("translation", "en")}),
 )

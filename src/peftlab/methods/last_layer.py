@@ -38,6 +38,7 @@ def apply(model: nn.Module) -> str:
 
 class LastLayer(Method):
     name = "last-layer"
+    backprop_through_frozen = False  # nothing below the trained block needs a gradient
     config_file = LAST_LAYER_CONFIG
     config_type = "LAST_LAYER"
 

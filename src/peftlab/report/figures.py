@@ -67,6 +67,14 @@ def format_figure(value: Any, spec: str) -> str:
     return format(value, spec)
 
 
+def format_cell(row: dict, spec: str, *keys: str) -> str:
+    """The figure at `keys` of a method's row, as 'mean ± half-width' where the row holds a 95% interval
+    over seeds at the same place under "ci" (compare --seeds), else as the figure alone."""
+    text = format_figure(lookup(row, *keys), spec)
+    half = finite_number(lookup(row, "ci", *keys))
+    return text if text == DASH or half is None else f"{text} ± {format(half, spec)}"
+
+
 def format_percent(value: Any) -> str:
     """Percent with 3 significant digits: prompt tuning is ~0.002%, last layer several %."""
     text = format_figure(value, ".3g")
