@@ -145,8 +145,12 @@ class TrainConfig:
     keep_checkpoints: int = _opt(2, "how many most recent checkpoints to keep")
     resume: bool = _opt(False, "continue the run in --out from its last good checkpoint")
     overwrite: bool = _opt(False, "replace an existing run directory")
+    dist_timeout: float = _opt(300.0, "under torchrun: seconds a rank waits for the others before it fails with "
+                                      "a clear error (a dead or hung rank)", metavar="S")
 
     def validate(self) -> None:
+        if not 0 < self.dist_timeout < math.inf:
+            raise UsageError(f"--dist-timeout must be a finite number of seconds > 0, got {self.dist_timeout}")
         for flag in ("epochs", "batch_size", "grad_accum", "log_every", "save_interval", "keep_checkpoints"):
             _positive("--" + flag.replace("_", "-"), getattr(self, flag))
         if self.lr is not None and not 0 < self.lr < math.inf:

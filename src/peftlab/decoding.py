@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import torch
 
+from . import distributed
 from .adapted import AdaptedLM
 from .data.collate import Batch, Example, collate, encode
 from .data.tasks import get_task
@@ -145,9 +146,10 @@ def generate_for_examples(adapted: AdaptedLM, tokenizer, examples: list[Example]
     was_training = adapted.training
     adapted.eval()
     prefix = prefix_cache_for(adapted, prefix_cache)
+    chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
     with adapted.generating():
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+        for turn in distributed.my_turns(len(chunks)):  # under torchrun each rank decodes its own batches
+            chunk = chunks[turn]
             if num_beams > 1:
                 new = beam_batch(adapted, [examples[i] for i in chunk], pad_id=tokenizer.pad_token_id, stops=stops,
                                  max_new_tokens=max_new_tokens, num_beams=num_beams)
@@ -157,4 +159,16 @@ def generate_for_examples(adapted: AdaptedLM, tokenizer, examples: list[Example]
             for i, ids in zip(chunk, new):
                 texts[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
     adapted.train(was_training)
+    return _gathered(texts, chunks)
+
+
+def _gathered(texts: list[str], chunks: list[list[int]]) -> list[str]:
+    """Every rank's generations put back in example order (the batches are the ones a single process
+    decodes, so each text is the one it would produce)."""
+    if distributed.world_size() == 1:
+        return texts
+    for r, theirs in enumerate(distributed.gather(texts)):
+        for turn in range(r, len(chunks), distributed.world_size()):
+            for i in chunks[turn]:
+                texts[i] = theirs[i]
     return texts

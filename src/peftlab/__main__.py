@@ -1,0 +1,8 @@
+"""`python -m peftlab ...`: the entry point torchrun and accelerate launch start each rank with
+(`torchrun --nproc_per_node 2 -m peftlab train ...`)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
