@@ -192,3 +192,30 @@ def test_sharded_eval_equals_one_process(runs, tmp_path):
         assert ours["loss"][split] == pytest.approx(theirs["loss"][split], rel=1e-12)
     assert ours["quality"] == theirs["quality"]
     assert (two / "samples.jsonl").read_text() == (single / "samples.jsonl").read_text()
+
+
+def test_train_flags_rebuild_the_config():
+    """How `compare --nproc-per-node` hands a config to torchrun: the flags must rebuild it exactly."""
+    from peftlab.cli import build_parser, config_from_args, run_argv
+    from peftlab.config import RunConfig
+
+    cfg = RunConfig()
+    cfg.method.method, cfg.method.dropout, cfg.method.target_modules = "lora", 0.0, "q_proj,v_proj"
+    cfg.data.task, cfg.data.loss_on_prompt, cfg.data.max_eval_samples = "qa", True, 3
+    cfg.train.lr, cfg.train.max_grad_norm, cfg.train.out, cfg.train.resume = 1 / 3, 0.5, "runs/x", True
+    argv = run_argv(cfg)
+    assert "--loss-on-prompt" in argv and "--lr" in argv
+    assert config_from_args(build_parser().parse_args(["train", *argv])) == cfg
+
+
+def test_compare_trains_each_method_data_parallel(tmp_path, data):
+    flags = ["--model", "random:tiny-llama", "--data", str(data), "--max-train-samples", "4", "--max-eval-samples", "2",
+             "--batch-size", "2", "--max-length", "96", "--max-new-tokens", "2", "--device", "cpu",
+             "--precision", "fp32", "--methods", "prompt", "--nproc-per-node", "2"]
+    assert in_process(["compare", *flags, "--out", str(tmp_path / "cmp")]) == 0
+    run = tmp_path / "cmp" / "runs" / "prompt"
+    resolved = json.loads((run / "config.json").read_text())["resolved"]
+    assert resolved["world_size"] == 2 and resolved["global_batch_size"] == 4
+    results = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    assert results["config"]["nproc_per_node"] == 2 and results["config"]["global_batch_size"] == 4
+    assert len(json.loads((run / "metrics.json").read_text())["peak_memory_mb_per_rank"]) == 2

@@ -74,6 +74,23 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) ->
     return set_fields(base or RunConfig(), run_settings(args))
 
 
+def run_argv(cfg: RunConfig) -> list[str]:
+    """The `train` flags that rebuild `cfg` (the inverse of `config_from_args`): how a config reaches a
+    process started by a launcher (`compare --nproc-per-node` runs `torchrun ... -m peftlab train ARGV`).
+    Only settings that differ from the defaults are written; floats as their exact repr."""
+    argv: list[str] = []
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            value = getattr(getattr(cfg, section), f.name)
+            if value == f.default or value is None or _flag_type(f.type) is None:
+                continue
+            if value is True:
+                argv.append(_flag(f))
+            elif value is not False:
+                argv += [_flag(f), repr(value) if isinstance(value, float) else str(value)]
+    return argv
+
+
 def from_args(cls, args: argparse.Namespace):
     """An instance of command config `cls` from parsed flags: nested configs built the same way, a
     `RunConfig` from the run flags, `settings` as the run flags given; a flag not given keeps the

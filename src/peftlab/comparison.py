@@ -50,6 +50,7 @@ class CompareSpec:
     opts: EvalOptions = field(default_factory=EvalOptions)
     resume: bool = False
     overwrite: bool = False
+    nproc: int = 1  # ranks each method trains on (torchrun --standalone); 1: in the child itself
 
     @classmethod
     def from_config(cls, cfg: CompareConfig) -> "CompareSpec":
@@ -58,7 +59,7 @@ class CompareSpec:
         methods = parse_methods(cfg.methods)
         return cls(copy.deepcopy(cfg.run), methods, parse_lr(cfg.lr, methods), Path(cfg.out).resolve(),
                    EvalOptions(**dataclasses.asdict(cfg.quality)), resume=bool(cfg.run.train.resume),
-                   overwrite=bool(cfg.run.train.overwrite))
+                   overwrite=bool(cfg.run.train.overwrite), nproc=cfg.nproc_per_node)
 
     def run_config(self, method: str) -> RunConfig:
         """The exact config of one method's run: the shared one plus method, learning rate and directory."""
@@ -82,6 +83,8 @@ class CompareSpec:
             self.run_config(method).validate()
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite contradict each other: pick one")
+        if isinstance(self.nproc, bool) or not isinstance(self.nproc, int) or self.nproc < 1:
+            raise UsageError(f"--nproc-per-node must be a positive integer, got {self.nproc}")
         return self
 
 
@@ -159,7 +162,7 @@ def run_method(spec: CompareSpec, method: str, announce=print) -> None:
     stage = method_stage(cfg, eval_signature(cfg, spec.opts))
     announce(f"peftlab compare: {method} (lr {cfg.train.lr:g}) — {_STAGE_TEXT[stage]}")
     if stage != "done":
-        run_child(method, method_child, cfg, stage, spec.opts)
+        run_child(method, method_child, cfg, stage, spec.opts, spec.nproc)
 
 
 _STAGE_TEXT = {"done": "already trained and evaluated, kept", "eval": "already trained, evaluating",
@@ -226,6 +229,8 @@ def config_record(spec: CompareSpec) -> dict:
         part = getattr(spec.base, section)
         record |= {f.name: getattr(part, f.name) for f in dataclasses.fields(part) if f.name not in skip}
     decoding = "greedy" if spec.opts.num_beams == 1 else f"beam search, {spec.opts.num_beams} beams"
+    if spec.nproc > 1:  # each method trained data-parallel: --batch-size is per rank
+        record |= {"nproc_per_node": spec.nproc, "global_batch_size": spec.nproc * spec.base.train.batch_size * spec.base.train.grad_accum}
     return record | {"quality_split": spec.opts.split, "decoding": decoding,
                      "max_new_tokens": {t: spec.opts.tokens_for(t) for t in spec.base.data.tasks}}
 

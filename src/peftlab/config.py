@@ -314,6 +314,8 @@ class CompareConfig:
     out: str | None = _opt(None, "comparison directory: runs/<method>/, baseline/, results.json, report.md/html")
     from_dir: str | None = _opt(None, "render DIR/results.json again (into --out, default DIR) without retraining",
                                 flag="--from", metavar="DIR")
+    nproc_per_node: int = _opt(1, "train each method data-parallel on N local processes (torchrun --standalone; "
+                                  "--batch-size is per process)", metavar="N")
     quality: QualityConfig = field(default_factory=QualityConfig)
     run: RunConfig = field(default_factory=RunConfig)
 

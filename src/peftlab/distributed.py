@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -96,7 +97,7 @@ def _is_comm_error(exc: BaseException) -> bool:
 
 
 def _lost_message(exc: BaseException, timeout_s: float, out: str | None) -> str:
-    first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+    first = re.sub(r"^\[[^\]]*\]\s*", "", str(exc).strip().split("\n")[0]).split(". ")[0][:120] or type(exc).__name__
     where = f" in {out}" if out else ""
     return (f"rank {rank()} of {world_size()} lost the other ranks ({first}): a rank died or did not answer "
             f"within --dist-timeout {timeout_s:g} s; the last checkpoint{where} stays loadable: restart the "
