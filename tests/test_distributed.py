@@ -31,12 +31,13 @@ BASE = ["--model", "random:tiny-llama", "--device", "cpu", "--precision", "fp32"
 # Per-rank batch 5: global batches of 10, 10 and 4 (rank 1 gets nothing of the last one). last-layer
 # trains with its own default rate: AdamW divides by sqrt(v), so a weight whose gradient is ~0 turns the
 # float noise of a differently ordered sum into a step of up to lr, and at 0.01 that exceeds 1e-5.
+# Prompt tuning runs on two tasks at once (a multi-task prompt is a prompt run with per-task sums on top);
+# it is also the run the kill, resume and eval tests start from: one launch fewer.
 METHODS = {
-    "prompt": ["--method", "prompt", "--save-every-steps", "2", "--epochs", "4"],
+    "prompt": ["--method", "prompt", "--task", "summarize,qa", "--data", "builtin", "--max-train-samples", "12",
+               "--max-eval-samples", "3", "--save-every-steps", "2", "--epochs", "4"],
     "lora": ["--method", "lora", "--dropout", "0", "--rank", "4", "--grad-accum", "2", "--epochs", "2"],
     "last-layer": ["--method", "last-layer", "--lr", "0.0001"],
-    "multitask": ["--method", "prompt", "--task", "summarize,qa", "--data", "builtin", "--max-train-samples", "12",
-                  "--max-eval-samples", "4"],
 }
 TIMING = {"time_s", "peak_memory_mb"}
 
@@ -196,8 +197,8 @@ def test_sharded_eval_equals_one_process(runs, tmp_path):
 
 def test_train_flags_rebuild_the_config():
     """How `compare --nproc-per-node` hands a config to torchrun: the flags must rebuild it exactly."""
-    from peftlab.cli import build_parser, config_from_args, run_argv
-    from peftlab.config import RunConfig
+    from peftlab.cli import build_parser, config_from_args
+    from peftlab.config import RunConfig, run_argv
 
     cfg = RunConfig()
     cfg.method.method, cfg.method.dropout, cfg.method.target_modules = "lora", 0.0, "q_proj,v_proj"
@@ -208,14 +209,31 @@ def test_train_flags_rebuild_the_config():
     assert config_from_args(build_parser().parse_args(["train", *argv])) == cfg
 
 
-def test_compare_trains_each_method_data_parallel(tmp_path, data):
-    flags = ["--model", "random:tiny-llama", "--data", str(data), "--max-train-samples", "4", "--max-eval-samples", "2",
-             "--batch-size", "2", "--max-length", "96", "--max-new-tokens", "2", "--device", "cpu",
-             "--precision", "fp32", "--methods", "prompt", "--nproc-per-node", "2"]
-    assert in_process(["compare", *flags, "--out", str(tmp_path / "cmp")]) == 0
-    run = tmp_path / "cmp" / "runs" / "prompt"
+def test_compare_trains_each_method_on_torchrun(tmp_path, data, monkeypatch):
+    """`compare --nproc-per-node 2` hands every method child the rank count, and the child's launch
+    (`train_data_parallel`, run here directly: the whole comparison would add two spawned interpreters)
+    trains the method's exact config on two ranks."""
+    from peftlab import comparison
+    from peftlab.comparison_children import train_data_parallel
+    from peftlab.config import CompareConfig
+
+    cfg = CompareConfig(out=str(tmp_path / "cmp"), methods="prompt", nproc_per_node=2)
+    cfg.run.model.model, cfg.run.model.device, cfg.run.model.precision = "random:tiny-llama", "cpu", "fp32"
+    cfg.run.data.data, cfg.run.data.max_train_samples, cfg.run.data.max_length = str(data), 4, 96
+    cfg.run.train.batch_size = 2
+    spec = comparison.CompareSpec.from_config(cfg).validate()
+    launched = []
+    monkeypatch.setattr(comparison, "run_child", lambda label, fn, *args: launched.append(args))
+    comparison.run_method(spec, "prompt", announce=lambda *_: None)
+    run_cfg, stage, _, nproc = launched[0]
+    assert (stage, nproc) == ("train", 2)
+    assert comparison.config_record(spec)["nproc_per_node"] == 2
+
+    monkeypatch.setenv("PYTHONPATH", env()["PYTHONPATH"])
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    train_data_parallel(run_cfg, 2)
+    run = Path(run_cfg.train.out)
     resolved = json.loads((run / "config.json").read_text())["resolved"]
     assert resolved["world_size"] == 2 and resolved["global_batch_size"] == 4
-    results = json.loads((tmp_path / "cmp" / "results.json").read_text())
-    assert results["config"]["nproc_per_node"] == 2 and results["config"]["global_batch_size"] == 4
+    assert json.loads((run / "config.json").read_text())["train"]["lr"] == run_cfg.train.lr
     assert len(json.loads((run / "metrics.json").read_text())["peak_memory_mb_per_rank"]) == 2

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from . import __version__
 from .config import (
     EVAL_TRAIN_FIELDS, SECTIONS, CompareConfig, EnvConfig, EvalConfig, ExportConfig, GenerateConfig, RunConfig,
-    TrainConfig, set_fields,
+    TrainConfig, flag_name, set_fields,
 )
 from .errors import UsageError
 
@@ -51,7 +51,7 @@ def add_flags(parser, cls, skip: typing.Collection[str] = ()) -> list[str]:
 
 
 def _flag(f: dataclasses.Field) -> str:
-    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+    return flag_name(f)
 
 
 def add_run_flags(parser: argparse.ArgumentParser, sections: typing.Iterable[str] = SECTIONS,
@@ -72,23 +72,6 @@ def run_settings(args: argparse.Namespace) -> dict[str, typing.Any]:
 def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
     """Flags the user gave override `base` (the defaults, or a saved run's config)."""
     return set_fields(base or RunConfig(), run_settings(args))
-
-
-def run_argv(cfg: RunConfig) -> list[str]:
-    """The `train` flags that rebuild `cfg` (the inverse of `config_from_args`): how a config reaches a
-    process started by a launcher (`compare --nproc-per-node` runs `torchrun ... -m peftlab train ARGV`).
-    Only settings that differ from the defaults are written; floats as their exact repr."""
-    argv: list[str] = []
-    for section, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            value = getattr(getattr(cfg, section), f.name)
-            if value == f.default or value is None or _flag_type(f.type) is None:
-                continue
-            if value is True:
-                argv.append(_flag(f))
-            elif value is not False:
-                argv += [_flag(f), repr(value) if isinstance(value, float) else str(value)]
-    return argv
 
 
 def from_args(cls, args: argparse.Namespace):

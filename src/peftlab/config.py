@@ -210,6 +210,28 @@ def section_of(name: str) -> str | None:
     return next((s for s, cls in SECTIONS.items() if name in {f.name for f in dataclasses.fields(cls)}), None)
 
 
+def flag_name(f: dataclasses.Field) -> str:
+    """The CLI flag of a config field: `metadata["flag"]`, or `--` and the name with dashes."""
+    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+
+
+def run_argv(cfg: RunConfig) -> list[str]:
+    """The `train` flags that rebuild `cfg` (the inverse of the CLI's parsing): how a config reaches a
+    process started by a launcher (`compare --nproc-per-node` runs `torchrun ... -m peftlab train ARGV`).
+    Only settings that differ from the defaults are written; floats as their exact repr."""
+    argv: list[str] = []
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            value = getattr(getattr(cfg, section), f.name)
+            if value == f.default or value is None:
+                continue
+            if value is True:
+                argv.append(flag_name(f))
+            elif value is not False:
+                argv += [flag_name(f), repr(value) if isinstance(value, float) else str(value)]
+    return argv
+
+
 def set_fields(cfg: RunConfig, settings: dict[str, Any]) -> RunConfig:
     """Lay settings named like their flags (`{"rank": 4, "device": "cpu"}`) over `cfg`, as flags lay over
     the defaults or a saved run's config; an unknown name is a UsageError."""

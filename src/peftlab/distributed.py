@@ -105,12 +105,13 @@ def _lost_message(exc: BaseException, timeout_s: float, out: str | None) -> str:
 
 
 def _stopped_by_launcher(out: str | None):
-    """torchrun stops the surviving ranks with SIGTERM when one fails: say why, in one line, and exit."""
+    """torchrun stops the surviving ranks with SIGTERM when one fails (or when it is itself stopped):
+    say so in one line and exit."""
     def handler(signum, frame):
         where = f" in {out}" if out else ""
-        print(f"peftlab: error: rank {rank()} of {world_size()} stopped by the launcher because another rank "
-              f"failed; the last checkpoint{where} stays loadable: restart with --resume", file=sys.stderr,
-              flush=True)
+        print(f"peftlab: error: rank {rank()} of {world_size()} stopped by the launcher (another rank failed, or "
+              f"the job was cancelled); the last checkpoint{where} stays loadable: restart with --resume",
+              file=sys.stderr, flush=True)
         os._exit(1)  # a collective may be blocked in C++: leave now, the launcher reports the failure
     return handler
 

@@ -117,6 +117,7 @@ def train(cfg: RunConfig, *, announce=print) -> dict:
     """Train one method per `cfg` (without a learning rate: the method's default, which config.json
     records); returns (and writes) the run's metrics."""
     cfg = cfg.with_default_lr().validate()
+    announce = announce if distributed.is_main() else _silent
     run = RunDir(cfg.train.out).for_rank(distributed.is_main())
     run.check(cfg)
     p = prepare(cfg)
@@ -135,7 +136,6 @@ def train(cfg: RunConfig, *, announce=print) -> dict:
         state = TrainState()
         run.truncate_log(0)
         torch.manual_seed(distributed.rank_seed(cfg.train.seed))
-    announce = announce if distributed.is_main() else _silent
     announce(_banner(p, state))
     memory = PeakMemory(p.device).start()
     fit(p, run, optimizer, state, memory, announce)
