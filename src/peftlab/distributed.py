@@ -91,27 +91,31 @@ def session(device: str, timeout_s: float, out: str | None = None) -> Iterator[N
 
 
 def _is_comm_error(exc: BaseException) -> bool:
+    """NCCL raises DistError; gloo a plain RuntimeError whose message starts with its source path
+    (`[.../gloo/transport/tcp/pair.cc:537] Read error ...: Connection reset by peer`)."""
     text = str(exc).lower()
-    return isinstance(exc, dist.DistError) or any(
-        w in text for w in ("gloo", "nccl", "connection", "timed out", "timeout", "peer", "socket"))
+    return isinstance(exc, dist.DistError) or "gloo/" in text or "nccl" in text or "processgroup" in text
 
 
 def _lost_message(exc: BaseException, timeout_s: float, out: str | None) -> str:
     first = re.sub(r"^\[[^\]]*\]\s*", "", str(exc).strip().split("\n")[0]).split(". ")[0][:120] or type(exc).__name__
-    where = f" in {out}" if out else ""
     return (f"rank {rank()} of {world_size()} lost the other ranks ({first}): a rank died or did not answer "
-            f"within --dist-timeout {timeout_s:g} s; the last checkpoint{where} stays loadable: restart the "
-            f"same torchrun command with --resume")
+            f"within --dist-timeout {timeout_s:g} s; {_advice(out)}")
+
+
+def _advice(out: str | None) -> str:
+    """What to do next: a training run continues from its last checkpoint; anything else runs again."""
+    if out:
+        return f"the last checkpoint in {out} stays loadable: restart the same torchrun command with --resume"
+    return "run the same torchrun command again"
 
 
 def _stopped_by_launcher(out: str | None):
     """torchrun stops the surviving ranks with SIGTERM when one fails (or when it is itself stopped):
     say so in one line and exit."""
     def handler(signum, frame):
-        where = f" in {out}" if out else ""
         print(f"peftlab: error: rank {rank()} of {world_size()} stopped by the launcher (another rank failed, or "
-              f"the job was cancelled); the last checkpoint{where} stays loadable: restart with --resume",
-              file=sys.stderr, flush=True)
+              f"the job was cancelled); {_advice(out)}", file=sys.stderr, flush=True)
         os._exit(1)  # a collective may be blocked in C++: leave now, the launcher reports the failure
     return handler
 
