@@ -237,3 +237,34 @@ def test_compare_trains_each_method_on_torchrun(tmp_path, data, monkeypatch):
     assert resolved["world_size"] == 2 and resolved["global_batch_size"] == 4
     assert json.loads((run / "config.json").read_text())["train"]["lr"] == run_cfg.train.lr
     assert len(json.loads((run / "metrics.json").read_text())["peak_memory_mb_per_rank"]) == 2
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_rank_slices_cover_every_global_batch_once(monkeypatch, world):
+    """Each global micro-batch (up to batch x world examples; the last one short) is split so that every
+    example lands on exactly one rank, in order; a rank left with nothing adds zeros."""
+    from peftlab import distributed
+
+    monkeypatch.setattr(distributed, "world_size", lambda: world)
+    for length in range(0, 4 * world + 1):
+        batch = list(range(100, 100 + length))
+        parts = []
+        for r in range(world):
+            monkeypatch.setattr(distributed, "rank", lambda r=r: r)
+            parts.append(distributed.my_slice(batch, 4))
+        assert [i for part in parts for i in part] == batch
+        assert all(len(part) <= 4 for part in parts)
+
+
+def test_gradients_are_summed_once_per_optimizer_step(tmp_path, data, monkeypatch):
+    """`--grad-accum`: the earlier micro-batches of a step send nothing (DDP's no_sync); one sum per step."""
+    from conftest import make_config
+    from peftlab import distributed
+    from peftlab.training import train
+
+    calls = []
+    monkeypatch.setattr(distributed, "sum_gradients", lambda params: calls.append(len(params)))
+    cfg = make_config(tmp_path, data=str(data), batch_size=2, grad_accum=3, max_train_samples=12, max_length=96)
+    metrics = train(cfg, announce=lambda *_: None)
+    assert len(calls) == 2  # 12 examples / batch 2 = 6 micro-batches = 2 steps of 3
+    assert metrics["train_tokens_per_s_per_rank"] and metrics["peak_memory_mb_per_rank"]
