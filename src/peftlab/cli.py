@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from . import __version__
 from .config import (
     EVAL_TRAIN_FIELDS, SECTIONS, CompareConfig, EnvConfig, EvalConfig, ExportConfig, GenerateConfig, RunConfig,
-    RunsConfig, TrainConfig, scalar_type, set_fields,
+    RunsConfig, TrainConfig, flag_name, scalar_type, set_fields,
 )
 from .errors import UsageError
 
@@ -44,7 +44,7 @@ def add_flags(parser, cls, skip: typing.Collection[str] = ()) -> list[str]:
 
 
 def _flag(f: dataclasses.Field) -> str:
-    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+    return flag_name(f)
 
 
 def add_run_flags(parser: argparse.ArgumentParser, sections: typing.Iterable[str] = SECTIONS,

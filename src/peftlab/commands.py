@@ -53,18 +53,28 @@ def _print_json(value: dict) -> None:
 
 
 def console_train(cfg: RunConfig) -> int:
+    from .distributed import is_main, session
     from .training import train
 
-    metrics = train(cfg)
+    with session(cfg.model.device, cfg.train.dist_timeout, cfg.train.out):  # a rank under torchrun: join the others
+        metrics, main = train(cfg), is_main()
+    if not main:
+        return 0
     _print_json({k: metrics[k] for k in ("trainable_params", "total_params", "loss", "epoch_time_s",
                                           "peak_memory_mb", "train_tokens_per_s")})
     return 0
 
 
 def console_eval(cfg: EvalConfig) -> int:
+    from .distributed import is_main, session
     from .evaluation import evaluate, format_table
 
-    print(format_table(evaluate(cfg)))
+    device = cfg.settings.get("device", "auto")
+    with session(device, cfg.settings.get("dist_timeout", 300.0)):  # under torchrun: sharded, rank 0 writes
+        figures = evaluate(cfg, announce=print if is_main() else lambda *_: None)
+        main = is_main()
+    if main:
+        print(format_table(figures))
     return 0
 
 

@@ -57,6 +57,7 @@ class CompareSpec:
     seeds: list[int] | None = None  # --seeds: one run per seed in runs/<method>/seed<k>/ (comparison_study)
     lr_search: dict | None = None  # --lr-search: {"points": N, "fraction": F} (comparison_search)
     command: str | None = None  # the command line that gives this study (reproducibility stamp)
+    nproc: int = 1  # ranks each method trains on (torchrun --standalone); 1: in the child itself
 
     @classmethod
     def from_config(cls, cfg: CompareConfig) -> "CompareSpec":
@@ -68,7 +69,7 @@ class CompareSpec:
                    overwrite=bool(cfg.run.train.overwrite),
                    seeds=parse_seeds(cfg.seeds, cfg.run.train.seed),
                    lr_search={"points": cfg.lr_grid_points, "fraction": cfg.lr_search_fraction}
-                   if cfg.lr_search else None, command=command_line(cfg))
+                   if cfg.lr_search else None, command=command_line(cfg), nproc=cfg.nproc_per_node)
 
     def run_config(self, method: str, seed: int | None = None) -> RunConfig:
         """The exact config of one method's run: the shared one plus method, learning rate and directory
@@ -107,6 +108,8 @@ class CompareSpec:
             raise UsageError("--resume and --overwrite contradict each other: pick one")
         if self.lr_search:
             search_config(self.base, lr_grid(1.0, self.lr_search["points"])[0], self.lr_search["fraction"], 1, self.out)
+        if isinstance(self.nproc, bool) or not isinstance(self.nproc, int) or self.nproc < 1:
+            raise UsageError(f"--nproc-per-node must be a positive integer, got {self.nproc}")
         return self
 
 
@@ -192,7 +195,7 @@ def run_method(spec: CompareSpec, method: str, announce=print) -> None:
         announce(f"peftlab compare: {label} (lr {cfg.train.lr:g}) — {_STAGE_TEXT[stage]}")
         if stage != "done":
             started = time.perf_counter()
-            figures = run_child(label, method_child, cfg, stage, spec.opts)
+            figures = run_child(label, method_child, cfg, stage, spec.opts, spec.nproc)
             announce(finished_line(label, figures, time.perf_counter() - started))
 
 
@@ -307,6 +310,8 @@ def config_record(spec: CompareSpec) -> dict:
         part = getattr(spec.base, section)
         record |= {f.name: getattr(part, f.name) for f in dataclasses.fields(part) if f.name not in skip}
     decoding = "greedy" if spec.opts.num_beams == 1 else f"beam search, {spec.opts.num_beams} beams"
+    if spec.nproc > 1:  # each method trained data-parallel: --batch-size is per rank
+        record |= {"nproc_per_node": spec.nproc, "global_batch_size": spec.nproc * spec.base.train.batch_size * spec.base.train.grad_accum}
     return record | {"quality_split": spec.opts.split, "decoding": decoding,
                      "max_new_tokens": {t: spec.opts.tokens_for(t) for t in spec.base.data.tasks},
                      "min_new_tokens": {t: spec.opts.min_tokens_for(t) for t in spec.base.data.tasks}}

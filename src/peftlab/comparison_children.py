@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from .config import RunConfig
+from .config import RunConfig, run_argv
 from .errors import UsageError
 from .evaluation import EvalOptions, EvalTarget
 from .rundir import CONFIG, RunDir, differing_keys, read_run_config
@@ -53,9 +54,10 @@ def evaluated(metrics: dict, expected: dict) -> bool:
 
 # ------------------------------------------------------------------ the children's bodies
 
-def method_child(cfg: RunConfig, stage: str, opts: EvalOptions) -> dict:
-    """Train (or resume) one method as far as `stage` says, then evaluate it into its run directory:
-    its peak memory is measured during training, so the evaluation after it cannot inflate it."""
+def method_child(cfg: RunConfig, stage: str, opts: EvalOptions, nproc: int = 1) -> dict:
+    """Train (or resume) one method as far as `stage` says — data-parallel on `nproc` local ranks when
+    more than one — then evaluate it into its run directory: its peak memory is measured during
+    training, so the evaluation after it cannot inflate it."""
     from .evaluation import evaluate_target, format_table, target_for_run
     from .training import train
 
@@ -63,11 +65,27 @@ def method_child(cfg: RunConfig, stage: str, opts: EvalOptions) -> dict:
         cfg.train.resume = stage == "resume"
         cfg.train.overwrite = stage == "train" and Path(cfg.train.out).exists()
         cfg.train.progress = "lines"  # the child writes to a prefixed stream, not a terminal: no bar
-        train(cfg)
+        if nproc > 1:
+            train_data_parallel(cfg, nproc)
+        else:
+            train(cfg)
     device = {"device": cfg.model.device} if cfg.model.device != "auto" else {}
     figures = evaluate_target(target_for_run(cfg.train.out, device), opts)
     print(format_table(figures))
     return figures
+
+
+def train_data_parallel(cfg: RunConfig, nproc: int) -> None:
+    """`torchrun --standalone --nproc_per_node N -m peftlab train FLAGS`: the config reaches the ranks
+    as the train flags that rebuild it (`cli.run_argv`); their output is passed on line by line."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+               "-m", "peftlab", "train", *run_argv(cfg)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as launcher:
+        for line in launcher.stdout:
+            print(line, end="")
+    if launcher.returncode != 0:
+        raise RuntimeError(f"torchrun with {nproc} ranks exited with code {launcher.returncode} (its output is "
+                           "above): fix the cause and rerun with --resume")
 
 
 def baseline_child(cfg: RunConfig, out: Path, opts: EvalOptions) -> dict:

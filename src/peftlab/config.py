@@ -167,11 +167,15 @@ class TrainConfig:
                                          "mlflow, wandb, or none (mlflow and wandb need peftlab[mlflow] / [wandb])")
     progress: str = _opt("auto", "auto: a progress bar on a terminal; lines: a line every --log-every steps with "
                                  "loss, tokens/s and ETA (what compare's children print)", choices=("auto", "lines"))
+    dist_timeout: float = _opt(300.0, "under torchrun: seconds a rank waits for the others before it fails with "
+                                      "a clear error (a dead or hung rank)", metavar="S")
 
     def validate(self) -> None:
         from .tracking import parse_report_to  # one line for an unknown backend or a missing extra
 
         parse_report_to(self.report_to)
+        if not 0 < self.dist_timeout < math.inf:
+            raise UsageError(f"--dist-timeout must be a finite number of seconds > 0, got {self.dist_timeout}")
         for flag in ("epochs", "batch_size", "grad_accum", "log_every", "save_interval", "keep_checkpoints"):
             _positive("--" + flag.replace("_", "-"), getattr(self, flag))
         if self.lr is not None and not 0 < self.lr < math.inf:
@@ -232,6 +236,28 @@ SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(RunConfig)}  #
 def section_of(name: str) -> str | None:
     """The RunConfig section holding field `name` (field names are unique across sections)."""
     return next((s for s, cls in SECTIONS.items() if name in {f.name for f in dataclasses.fields(cls)}), None)
+
+
+def flag_name(f: dataclasses.Field) -> str:
+    """The CLI flag of a config field: `metadata["flag"]`, or `--` and the name with dashes."""
+    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+
+
+def run_argv(cfg: RunConfig) -> list[str]:
+    """The `train` flags that rebuild `cfg` (the inverse of the CLI's parsing): how a config reaches a
+    process started by a launcher (`compare --nproc-per-node` runs `torchrun ... -m peftlab train ARGV`).
+    Only settings that differ from the defaults are written; floats as their exact repr."""
+    argv: list[str] = []
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            value = getattr(getattr(cfg, section), f.name)
+            if value == f.default or value is None:
+                continue
+            if value is True:
+                argv.append(flag_name(f))
+            elif value is not False:
+                argv += [flag_name(f), repr(value) if isinstance(value, float) else str(value)]
+    return argv
 
 
 def set_fields(cfg: RunConfig, settings: dict[str, Any]) -> RunConfig:
@@ -351,6 +377,8 @@ class CompareConfig:
     out: str | None = _opt(None, "comparison directory: runs/<method>/, baseline/, results.json, report.md/html")
     from_dir: str | None = _opt(None, "render DIR/results.json again (into --out, default DIR) without retraining",
                                 flag="--from", metavar="DIR")
+    nproc_per_node: int = _opt(1, "train each method data-parallel on N local processes (torchrun --standalone; "
+                                  "--batch-size is per process)", metavar="N")
     quality: QualityConfig = field(default_factory=QualityConfig)
     run: RunConfig = field(default_factory=RunConfig)
 

@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import torch
 
+from . import distributed
 from .adapted import AdaptedLM
 from .data.collate import Batch, Example, collate, encode
 from .data.tasks import get_task
@@ -214,9 +215,10 @@ def generate_ids(adapted: AdaptedLM, tokenizer, examples: list[Example], *, max_
     prefix = prefix_cache_for(adapted, prefix_cache)
     kw = dict(pad_id=tokenizer.pad_token_id, stops=stops, max_new_tokens=max_new_tokens,
               min_new_tokens=min_new_tokens, blanks=blanks)
+    chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
     with adapted.generating():
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+        for turn in distributed.my_turns(len(chunks)):  # under torchrun each rank decodes its own batches
+            chunk = chunks[turn]
             if num_beams > 1:
                 new = beam_batch(adapted, [examples[i] for i in chunk], num_beams=num_beams, **kw)
             else:
@@ -224,4 +226,17 @@ def generate_ids(adapted: AdaptedLM, tokenizer, examples: list[Example], *, max_
             for i, ids in zip(chunk, new):
                 out[i] = ids
     adapted.train(was_training)
-    return out
+    return _gathered(out, chunks)
+
+
+def _gathered(results: list, chunks: list[list[int]]) -> list:
+    """Every rank's generations put back in example order (the batches are the ones a single process
+    decodes, so each result is the one it would produce)."""
+    if distributed.world_size() == 1:
+        return results
+    for r, theirs in enumerate(distributed.gather(results)):
+        for turn in range(r, len(chunks), distributed.world_size()):
+            for i in chunks[turn]:
+                results[i] = theirs[i]
+    return results
+

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import EVAL_TRAIN_FIELDS, SPLITS, EvalConfig, QualityConfig, RunConfig, section_of, set_fields
+from .distributed import is_main
 from .errors import UsageError
 from .loss import split_loss
 from .rundir import adapter_dir, merge_metrics, read_run_config, write_samples
@@ -212,7 +213,7 @@ def evaluate_target(target: EvalTarget, opts: EvalOptions, *, baseline: bool = F
         figures |= adapter_figures
     for row, base in zip(samples, base_samples):
         row["base_generation"] = base["base_generation"]
-    if target.out is not None:
+    if target.out is not None and is_main():  # under torchrun every rank holds the gathered figures; one writes
         write_eval(target.out, figures, samples or base_samples)
     if target.adapter is not None and target.out is not None and target.adapter == target.out / "adapter":
         _refresh_run(target, figures)

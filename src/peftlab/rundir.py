@@ -28,7 +28,7 @@ CONFIG, LOG, METRICS, ADAPTER, CHECKPOINTS, SAMPLES = (
 # Settings that may differ when a run is continued without changing what its figures mean: where the
 # directory lives, where it runs, and the resume/overwrite switches themselves. `epochs` may grow.
 FREE_KEYS = {("train", "out"), ("train", "resume"), ("train", "overwrite"), ("model", "device"),
-             ("train", "report_to"), ("train", "progress")}
+             ("train", "report_to"), ("train", "progress"), ("train", "dist_timeout")}
 
 
 def differing_keys(saved: RunConfig, wanted: RunConfig) -> list[str]:
@@ -126,6 +126,10 @@ class RunDir:
     def read_config(self) -> RunConfig:
         return read_run_config(self.path)
 
+    def for_rank(self, main: bool) -> "RunDir":
+        """This run as a data-parallel rank sees it: rank 0 writes, the others only read."""
+        return self if main else ReadOnlyRunDir(self.path)
+
     def resolved(self) -> dict:
         """What the run's "auto" settings became where it last ran (precision, device, threads, ...)."""
         file = self.path / CONFIG
@@ -163,3 +167,23 @@ class RunDir:
         if file.exists():
             with open(file, "r+b") as f:
                 f.truncate(size)
+
+
+class ReadOnlyRunDir(RunDir):
+    """The run directory of a rank other than 0: it reads the config and checkpoints rank 0 writes
+    (on a file system every rank sees) and writes nothing, so no file has two writers."""
+
+    def start(self, cfg: RunConfig, resolved: dict | None = None) -> None:
+        pass
+
+    def write_config(self, cfg: RunConfig, resolved: dict | None = None) -> None:
+        pass
+
+    def merge_metrics(self, update: dict) -> dict:
+        return update
+
+    def log(self, record: dict) -> None:
+        pass
+
+    def truncate_log(self, size: int) -> None:
+        pass

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
+from . import distributed
 from .checkpoint import load_latest, write_checkpoint
 from .config import RunConfig
-from .data.collate import make_batch
+from .data.collate import IGNORE, make_batch
 from .early_stopping import stopper_for
 from .errors import UsageError
 from .hardware import precision_text, probe
@@ -44,6 +45,7 @@ class TrainState:
     log_offset: int = 0          # bytes of log.jsonl that belong to this state
     stopping: dict = field(default_factory=dict)  # EarlyStopping progress: best val loss, patience count
     grad_norm: float = 0.0       # of the last optimizer step, for the step log
+    rank_tokens: list = field(default_factory=list)  # seen_tokens of each rank (data-parallel runs)
     best_weights: dict | None = field(default=None, repr=False)  # --keep-best: a tensor group, not JSON
 
     def to_json(self) -> dict:
@@ -87,9 +89,9 @@ def save_checkpoint(run: RunDir, p: Prepared, optimizer: torch.optim.Optimizer, 
     for name, param in zip(names, optimizer.param_groups[0]["params"]):
         for key, value in optimizer.state.get(param, {}).items():
             moments[f"{name}::{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    rng = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng |= {f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+    rng = distributed.gathered_rng_states()  # every rank takes part; rank 0 alone writes
+    if not distributed.is_main():
+        return
     tensors = {"trainable": p.adapted.named_trainable(), "optimizer": moments, "rng": rng}
     if state.best_weights is not None:
         tensors["best"] = state.best_weights
@@ -113,11 +115,7 @@ def restore_checkpoint(run: RunDir, p: Prepared, optimizer: torch.optim.Optimize
         if keys:
             moments = {k.split("::", 1)[1]: tensors["optimizer"][k] for k in keys}
             optimizer.state[param] = {k: v if k == "step" else v.to(param.device) for k, v in moments.items()}
-    torch.set_rng_state(tensors["rng"]["cpu"])
-    if torch.cuda.is_available():
-        cuda = [tensors["rng"][k] for k in sorted(tensors["rng"]) if k.startswith("cuda")]
-        if cuda:
-            torch.cuda.set_rng_state_all(cuda)
+    distributed.restore_rng_state(tensors["rng"])
     state = TrainState(**raw_state)
     state.best_weights = tensors.get("best")
     run.truncate_log(state.log_offset)
@@ -130,13 +128,17 @@ def train(cfg: RunConfig, *, announce=print) -> dict:
     """Train one method per `cfg` (without a learning rate: the method's default, which config.json
     records); returns (and writes) the run's metrics."""
     cfg = cfg.with_default_lr().validate()
-    run = RunDir(cfg.train.out)
+    announce = announce if distributed.is_main() else _silent
+    run = RunDir(cfg.train.out).for_rank(distributed.is_main())
     run.check(cfg)
     p = prepare(cfg)
     _check_nonempty(p)
     precision_before = run.resolved().get("precision") if cfg.train.resume else None
+    _check_same_world(run, cfg)
+    distributed.barrier()  # every rank has read the directory before rank 0 writes into it
     run.start(cfg, resolved_settings(p))
     trainable = p.adapted.named_trainable()
+    distributed.broadcast_params(list(trainable.values()))
     optimizer = torch.optim.AdamW(list(trainable.values()), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     state = restore_checkpoint(run, p, optimizer) if cfg.train.resume else None
     if state is not None:
@@ -144,10 +146,10 @@ def train(cfg: RunConfig, *, announce=print) -> dict:
     if state is None:  # a new run, or a resume killed before its first checkpoint: start from step 0
         state = TrainState()
         run.truncate_log(0)
-        torch.manual_seed(cfg.train.seed)
+        torch.manual_seed(distributed.rank_seed(cfg.train.seed))
     announce(_banner(p, state))
     tracking = open_tracking(cfg.train.report_to, run.path, resume_step=state.step if cfg.train.resume else None,
-                             progress=cfg.train.progress == "lines", write=announce)
+                             progress=cfg.train.progress == "lines", write=announce, enabled=distributed.is_main())
     tracking.params(flat_params(cfg.to_dict()))
     memory = PeakMemory(p.device).start()
     try:
@@ -164,14 +166,15 @@ def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemo
         tracking: Tracking = NO_TRACKING) -> None:
     t = p.cfg.train
     sizes = [sum(1 for r in p.rows["train"] if r["task"] == task) for task in p.adapted.tasks]
-    batches_per_epoch = math.ceil(len(epoch_order(sizes, t.seed, 0, p.cfg.data.task_sampling)) / t.batch_size)
+    per_step = t.batch_size * distributed.world_size()  # the global micro-batch: every rank's slice of it
+    batches_per_epoch = math.ceil(len(epoch_order(sizes, t.seed, 0, p.cfg.data.task_sampling)) / per_step)
     total_steps = t.epochs * math.ceil(batches_per_epoch / t.grad_accum)
     tracking.plan(total_steps, state.step)
     p.adapted.train()
     for epoch in range(state.epoch, t.epochs):
         order = epoch_order(sizes, t.seed, epoch, p.cfg.data.task_sampling)
-        batches = [order[i:i + t.batch_size] for i in range(0, len(order), t.batch_size)]
-        bar = _progress(len(batches), state.batch, epoch) if t.progress == "auto" else None
+        batches = [order[i:i + per_step] for i in range(0, len(order), per_step)]
+        bar = _progress(len(batches), state.batch, epoch) if t.progress == "auto" and distributed.is_main() else None
         while state.batch < len(batches) and not stopper_for(t, state.stopping).should_stop:
             group = batches[state.batch: state.batch + t.grad_accum]
             started = time.perf_counter()
@@ -190,19 +193,25 @@ def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemo
 
 
 def train_step(p: Prepared, optimizer, group: list[list[int]], lr: float, state: TrainState) -> float:
-    """One optimizer step over `grad_accum` micro-batches; the loss is the mean over the group's target
-    tokens, so accumulation gives the same gradient as one big batch."""
-    batches = [make_batch(p.examples["train"], idx, p.pad_id, p.device) for idx in group]
-    tokens = sum(b.target_tokens for b in batches)
-    step_sum = 0.0
-    for batch in batches:
+    """One optimizer step over `grad_accum` global micro-batches; the loss is the mean over the whole
+    group's target tokens (on every rank: each takes its slice, `distributed.my_slice`), so accumulation
+    and data parallelism both give the gradient of one big batch. The trainable gradients are summed
+    over ranks once, after the last micro-batch (DDP's `no_sync` on the others)."""
+    examples = p.examples["train"]
+    tokens = sum(_target_count(examples[i]) for idx in group for i in idx)
+    sums = StepSums(len(p.adapted.tasks))
+    for idx in group:
+        mine = distributed.my_slice(idx, p.cfg.train.batch_size)
+        if not mine:  # the last, short global batch left this rank nothing: it adds zeros
+            continue
+        batch = make_batch(examples, mine, p.pad_id, p.device)
         with p.adapted.autocast():
             losses, rows, _ = p.adapted.loss_terms(batch)
         (losses.sum() / max(tokens, 1)).backward()
-        _accumulate(state, batch, losses.detach(), rows)
-        step_sum += losses.detach().sum().item()
-        state.seen_tokens += int(batch.attention_mask.sum())
+        sums.add(batch, losses.detach(), rows)
     params = optimizer.param_groups[0]["params"]
+    distributed.sum_gradients(params)
+    step_sum = sums.add_to(state)
     norm = state.grad_norm = _grad_norm(params, p.cfg.train.max_grad_norm)
     if not (math.isfinite(step_sum) and math.isfinite(norm)):  # stop before the weights are poisoned
         raise UsageError(f"the {'loss' if not math.isfinite(step_sum) else 'gradient'} became non-finite at step "
@@ -224,15 +233,42 @@ def _grad_norm(params: list[torch.Tensor], max_norm: float | None) -> float:
     return float(torch.stack(norms).norm()) if norms else 0.0
 
 
-def _accumulate(state: TrainState, batch, losses: torch.Tensor, rows: torch.Tensor) -> None:
-    state.epoch_loss_sum += losses.sum().item()
-    state.epoch_tokens += losses.numel()
-    task_ids = batch.task_ids[rows]
-    for task_id in task_ids.unique().tolist():
-        chosen = losses[task_ids == task_id]
-        sums = state.epoch_task_sums.setdefault(str(task_id), [0.0, 0])
-        sums[0] += chosen.sum().item()
-        sums[1] += chosen.numel()
+def _target_count(example) -> int:
+    """Target tokens of one example after the next-token shift (`Batch.target_tokens` of it alone)."""
+    return sum(1 for label in example.labels[1:] if label != IGNORE)
+
+
+class StepSums:
+    """One step's loss sums and token counts on this rank, as one float64 vector so that a single
+    all-reduce makes them the step's global figures: [loss, targets, loss per task (K), targets per task
+    (K), input tokens per rank (W)]."""
+
+    def __init__(self, n_tasks: int):
+        self.k, self.w = n_tasks, distributed.world_size()
+        self.values = torch.zeros(2 + 2 * n_tasks + self.w, dtype=torch.float64)
+
+    def add(self, batch, losses: torch.Tensor, rows: torch.Tensor) -> None:
+        task_ids = batch.task_ids[rows].cpu()
+        self.values[0] += losses.sum().item()
+        self.values[1] += losses.numel()
+        self.values[2:2 + self.k].index_add_(0, task_ids, losses.double().cpu())
+        self.values[2 + self.k:2 + 2 * self.k].index_add_(0, task_ids, torch.ones(len(task_ids), dtype=torch.float64))
+        self.values[2 + 2 * self.k + distributed.rank()] += int(batch.attention_mask.sum())
+
+    def add_to(self, state: TrainState) -> float:
+        """Sum over ranks, add to the epoch's running figures; returns the step's loss sum."""
+        v = distributed.sum_over_ranks(self.values).tolist()
+        state.epoch_loss_sum += v[0]
+        state.epoch_tokens += int(v[1])
+        for task_id in range(self.k):
+            if v[2 + self.k + task_id]:
+                sums = state.epoch_task_sums.setdefault(str(task_id), [0.0, 0])
+                sums[0] += v[2 + task_id]
+                sums[1] += int(v[2 + self.k + task_id])
+        per_rank = [int(x) for x in v[2 + 2 * self.k:]]
+        state.rank_tokens = [a + b for a, b in zip(state.rank_tokens or [0] * self.w, per_rank)]
+        state.seen_tokens += sum(per_rank)
+        return v[0]
 
 
 def _after_step(p: Prepared, run: RunDir, optimizer, state: TrainState, loss: float, bar, announce,
@@ -283,7 +319,7 @@ def end_epoch(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: Pe
     train_loss = state.epoch_loss_sum / max(state.epoch_tokens, 1)
     per_task = {p.adapted.tasks[int(k)]: s / max(n, 1) for k, (s, n) in sorted(state.epoch_task_sums.items())}
     record = {"epoch": state.epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
-              "time_s": state.epoch_time_s, "peak_memory_mb": memory.peak_mb()}
+              "time_s": state.epoch_time_s, "peak_memory_mb": max(distributed.gather(memory.peak_mb()))}
     if len(p.adapted.tasks) > 1:
         record |= {"train_loss_per_task": per_task, "val_loss_per_task": val["per_task"]}
     state.history.append(record)
@@ -309,7 +345,9 @@ def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_k
         with torch.no_grad():  # the run is over: its adapter/ holds the best evaluation's weights
             for name, param in p.adapted.named_trainable().items():
                 param.copy_(state.best_weights[name])
-    save_adapter(p.adapted, run.adapter, p.loaded.path, p.cfg.method)
+    peaks = distributed.gather(peak_mb)
+    if distributed.is_main():
+        save_adapter(p.adapted, run.adapter, p.loaded.path, p.cfg.method)
     trainable, total = count_params(p.adapted)
     last = state.history[-1] if state.history else {}
     metrics = {
@@ -319,15 +357,17 @@ def finish(p: Prepared, run: RunDir, state: TrainState, peak_mb: float, memory_k
         "loss": {"train": last.get("train_loss"), "val": last.get("val_loss")},
         "epoch_time_s": sum(h["time_s"] for h in state.history) / max(len(state.history), 1),
         "epoch_times_s": [h["time_s"] for h in state.history], "history": state.history,
-        "peak_memory_mb": peak_mb, "memory_kind": memory_kind,
+        "peak_memory_mb": max(peaks), "peak_memory_mb_per_rank": peaks, "memory_kind": memory_kind,
         "train_tokens_per_s": state.seen_tokens / max(state.train_time_s, 1e-9), "train_tokens": state.seen_tokens,
+        "train_tokens_per_s_per_rank": [n / max(state.train_time_s, 1e-9) for n in state.rank_tokens],
         "data": p.data_info, "device": str(p.device), "precision": p.cfg.model.precision,
         "precision_requested": p.precision_requested, "hardware": resolved_settings(p),
         "steps": state.step, "best": stopper_for(p.cfg.train, state.stopping).summary(),
         "adapter_weights": "best" if p.cfg.train.keep_best else "last",
     }
     run.merge_metrics(metrics)
-    write_card(run.path)
+    if distributed.is_main():
+        write_card(run.path)
     return metrics
 
 
@@ -337,6 +377,19 @@ def _warn_if_precision_changed(before: str | None, p: Prepared, announce) -> Non
     if before and before != p.cfg.model.precision:
         announce(f"peftlab: warning: this run trained in {before} so far and continues in {p.cfg.model.precision} "
                  f"on this machine ({probe(p.device).describe()}): its figures mix both precisions")
+
+
+def _check_same_world(run: RunDir, cfg: RunConfig) -> None:
+    """The data order per rank and the size of each update depend on the number of ranks: a run
+    continues only with the number it started with."""
+    before = run.resolved().get("world_size", 1) if cfg.train.resume else None
+    if before is not None and before != distributed.world_size():
+        raise UsageError(f"{cfg.train.out} trained on {before} rank(s) so far, this is {distributed.world_size()}: "
+                         f"resume it with torchrun --nproc_per_node {before} (or 1 process for 1), or start a new --out")
+
+
+def _silent(*_args) -> None:
+    """What ranks other than 0 print."""
 
 
 def _check_nonempty(p: Prepared) -> None:
@@ -350,7 +403,9 @@ def resolved_settings(p: Prepared) -> dict:
     hardware = probe(p.device)
     return {"precision": p.cfg.model.precision, "precision_requested": p.precision_requested,
             "device": str(p.device), "device_name": hardware.device_name, "cpu_capability": hardware.cpu_capability,
-            "native_bf16": hardware.native_bf16, "threads": torch.get_num_threads()}
+            "native_bf16": hardware.native_bf16, "threads": torch.get_num_threads(),
+            "world_size": distributed.world_size(),
+            "global_batch_size": p.cfg.train.batch_size * p.cfg.train.grad_accum * distributed.world_size()}
 
 
 def _banner(p: Prepared, state: TrainState) -> str:
@@ -364,7 +419,9 @@ def _banner(p: Prepared, state: TrainState) -> str:
             f"data train {sizes['train']} val {sizes['val']} test {sizes['test']} "
             f"({truncated} truncated to --max-length, {skipped} bad rows skipped) | "
             f"{p.device} {precision_text(p.precision_requested, p.cfg.model.precision)} on "
-            f"{probe(p.device).describe()}, {torch.get_num_threads()} threads{resumed}")
+            f"{probe(p.device).describe()}, {torch.get_num_threads()} threads | {distributed.world_size()} rank(s) x "
+            f"batch {p.cfg.train.batch_size} x accum {p.cfg.train.grad_accum} = global batch "
+            f"{resolved_settings(p)['global_batch_size']}{resumed}")
 
 
 def _progress(total: int, done: int, epoch: int):
