@@ -215,8 +215,8 @@ def evaluate_target(target: EvalTarget, opts: EvalOptions, *, baseline: bool = F
         row["base_generation"] = base["base_generation"]
     if target.out is not None and is_main():  # under torchrun every rank holds the gathered figures; one writes
         write_eval(target.out, figures, samples or base_samples)
-    if target.adapter is not None and target.out is not None and target.adapter == target.out / "adapter":
-        _refresh_run(target, figures)
+        if target.adapter is not None and target.adapter == target.out / "adapter":
+            _refresh_run(target, figures)
     return figures
 
 
