@@ -223,7 +223,7 @@ def test_compare_trains_each_method_on_torchrun(tmp_path, data, monkeypatch):
     cfg.run.train.batch_size = 2
     spec = comparison.CompareSpec.from_config(cfg).validate()
     launched = []
-    monkeypatch.setattr(comparison, "run_child", lambda label, fn, *args: launched.append(args))
+    monkeypatch.setattr(comparison, "run_child", lambda label, fn, *args: launched.append(args) or {})
     comparison.run_method(spec, "prompt", announce=lambda *_: None)
     run_cfg, stage, _, nproc = launched[0]
     assert (stage, nproc) == ("train", 2)
