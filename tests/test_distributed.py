@@ -198,7 +198,8 @@ def test_sharded_eval_equals_one_process(runs, tmp_path):
 def test_train_flags_rebuild_the_config():
     """How `compare --nproc-per-node` hands a config to torchrun: the flags must rebuild it exactly."""
     from peftlab.cli import build_parser, config_from_args
-    from peftlab.config import RunConfig, run_argv
+    from peftlab.config import RunConfig
+    from peftlab.flags import run_argv
 
     cfg = RunConfig()
     cfg.method.method, cfg.method.dropout, cfg.method.target_modules = "lora", 0.0, "q_proj,v_proj"

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from . import __version__
 from .config import (
     EVAL_TRAIN_FIELDS, SECTIONS, CompareConfig, EnvConfig, EvalConfig, ExportConfig, GenerateConfig, RunConfig,
-    RunsConfig, TrainConfig, flag_name, scalar_type, set_fields,
+    RunsConfig, TrainConfig, set_fields,
 )
 from .errors import UsageError
+from .flags import flag_name, scalar_type
 
 
 def add_flags(parser, cls, skip: typing.Collection[str] = ()) -> list[str]:

@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from .config import RunConfig, run_argv
+from .config import RunConfig
 from .errors import UsageError
+from .flags import run_argv
 from .evaluation import EvalOptions, EvalTarget
 from .rundir import CONFIG, RunDir, differing_keys, read_run_config
 
@@ -77,7 +78,7 @@ def method_child(cfg: RunConfig, stage: str, opts: EvalOptions, nproc: int = 1) 
 
 def train_data_parallel(cfg: RunConfig, nproc: int) -> None:
     """`torchrun --standalone --nproc_per_node N -m peftlab train FLAGS`: the config reaches the ranks
-    as the train flags that rebuild it (`cli.run_argv`); their output is passed on line by line."""
+    as the train flags that rebuild it (`flags.run_argv`); their output is passed on line by line."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
                "-m", "peftlab", "train", *run_argv(cfg)]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as launcher:

@@ -29,15 +29,6 @@ BATCH_SIZE = 8  # examples (or requests) per forward, for every command that bat
 DEFAULT_LR = {"prompt": 3e-2, "lora": 1e-3, "last-layer": 1e-4}
 
 
-SCALARS = {"int": int, "float": float, "str": str, "bool": bool}
-
-
-def scalar_type(annotation: str) -> type | None:
-    """The scalar type of a field annotated as a string ('int | None' -> int); None: not a scalar (a
-    nested config or a mapping). The CLI makes flags of these; config files are checked against them."""
-    return SCALARS.get(annotation.replace(" | None", "").strip())
-
-
 def _opt(default: Any, help: str, **extra: Any) -> Any:
     """A dataclass field whose help text travels to argparse."""
     return field(default=default, metadata={"help": help, **extra})
@@ -236,28 +227,6 @@ SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(RunConfig)}  #
 def section_of(name: str) -> str | None:
     """The RunConfig section holding field `name` (field names are unique across sections)."""
     return next((s for s, cls in SECTIONS.items() if name in {f.name for f in dataclasses.fields(cls)}), None)
-
-
-def flag_name(f: dataclasses.Field) -> str:
-    """The CLI flag of a config field: `metadata["flag"]`, or `--` and the name with dashes."""
-    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
-
-
-def run_argv(cfg: RunConfig) -> list[str]:
-    """The `train` flags that rebuild `cfg` (the inverse of the CLI's parsing): how a config reaches a
-    process started by a launcher (`compare --nproc-per-node` runs `torchrun ... -m peftlab train ARGV`).
-    Only settings that differ from the defaults are written; floats as their exact repr."""
-    argv: list[str] = []
-    for section, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            value = getattr(getattr(cfg, section), f.name)
-            if value == f.default or value is None:
-                continue
-            if value is True:
-                argv.append(flag_name(f))
-            elif value is not False:
-                argv += [flag_name(f), repr(value) if isinstance(value, float) else str(value)]
-    return argv
 
 
 def set_fields(cfg: RunConfig, settings: dict[str, Any]) -> RunConfig:

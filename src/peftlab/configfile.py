@@ -17,8 +17,9 @@ import json
 from pathlib import Path
 from typing import Any, Collection
 
-from .config import CompareConfig, RunConfig, scalar_type
+from .config import CompareConfig, RunConfig
 from .errors import UsageError
+from .flags import scalar_type
 
 IGNORED = {"resolved"}  # what a run's config.json records about its machine: an output, not a setting
 

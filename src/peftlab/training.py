@@ -1,9 +1,8 @@
 """The training recipe, top to bottom: prepare -> open the run directory (`rundir.RunDir`) -> fit -> save.
 
-Everything a resume needs is explicit in `TrainState` (epoch, micro-batch position, optimizer step,
-running sums, history, log offset) plus the optimizer moments and RNG states saved beside it. The data
-order of epoch e is a pure function of (seed, e), so a resumed run replays the same batches, and the
-learning rate is a pure function of the step — there is no scheduler object to save.
+What a resume needs lives in `train_state` (TrainState and the checkpoints); the order of examples and
+the learning rate are pure functions in `schedule`; under torchrun, `distributed` cuts each global
+batch into per-rank slices and sums the trainable gradients.
 """
 
 from __future__ import annotations
@@ -11,12 +10,10 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field, fields
 
 import torch
 
 from . import distributed
-from .checkpoint import load_latest, write_checkpoint
 from .config import RunConfig
 from .data.collate import IGNORE, make_batch
 from .early_stopping import stopper_for
@@ -27,99 +24,9 @@ from .memory import PeakMemory
 from .models import count_params
 from .pipeline import Prepared, prepare
 from .rundir import RunDir
+from .schedule import epoch_order, lr_at
+from .train_state import TrainState, restore_checkpoint, save_checkpoint
 from .tracking import NO_TRACKING, Tracking, flat_params, open_tracking
-
-
-@dataclass
-class TrainState:
-    epoch: int = 0               # epochs completed
-    batch: int = 0               # micro-batches done in the current epoch
-    step: int = 0                # optimizer steps done
-    epoch_loss_sum: float = 0.0  # target-token loss summed over the current epoch
-    epoch_tokens: int = 0
-    epoch_task_sums: dict = field(default_factory=dict)  # task -> [loss_sum, tokens]
-    epoch_time_s: float = 0.0    # training time spent in the current epoch so far
-    seen_tokens: int = 0         # non-pad input tokens processed, for tokens/s
-    train_time_s: float = 0.0
-    history: list = field(default_factory=list)
-    log_offset: int = 0          # bytes of log.jsonl that belong to this state
-    stopping: dict = field(default_factory=dict)  # EarlyStopping progress: best val loss, patience count
-    grad_norm: float = 0.0       # of the last optimizer step, for the step log
-    rank_tokens: list = field(default_factory=list)  # seen_tokens of each rank (data-parallel runs)
-    best_weights: dict | None = field(default=None, repr=False)  # --keep-best: a tensor group, not JSON
-
-    def to_json(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "best_weights"}
-
-
-# ------------------------------------------------------------------ data order and learning rate
-
-def epoch_order(sizes: list[int], seed: int, epoch: int, sampling: str) -> list[int]:
-    """Example indices for one epoch. Tasks are concatenated (sizes per task, in order); 'uniform'
-    repeats smaller tasks up to the largest. The permutation depends only on (seed, epoch)."""
-    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    pool: list[int] = []
-    start = 0
-    largest = max(sizes)
-    for size in sizes:
-        ids = list(range(start, start + size))
-        if sampling == "uniform" and size:
-            ids = (ids * math.ceil(largest / size))[:largest]
-        pool += ids
-        start += size
-    return [pool[i] for i in torch.randperm(len(pool), generator=generator).tolist()]
-
-
-def lr_at(step: int, total: int, cfg) -> float:
-    """Linear warmup over `warmup_steps`, then constant or linear decay to 0 at `total`."""
-    if cfg.warmup_steps and step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    if cfg.decay == "linear":
-        remaining = max(total - cfg.warmup_steps, 1)
-        return cfg.lr * max(0.0, 1 - (step - cfg.warmup_steps) / remaining)
-    return cfg.lr
-
-
-# ------------------------------------------------------------------ checkpoints
-
-def save_checkpoint(run: RunDir, p: Prepared, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
-    state.log_offset = run.log_size()
-    names = list(p.adapted.named_trainable())
-    moments: dict[str, torch.Tensor] = {}
-    for name, param in zip(names, optimizer.param_groups[0]["params"]):
-        for key, value in optimizer.state.get(param, {}).items():
-            moments[f"{name}::{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    rng = distributed.gathered_rng_states()  # every rank takes part; rank 0 alone writes
-    if not distributed.is_main():
-        return
-    tensors = {"trainable": p.adapted.named_trainable(), "optimizer": moments, "rng": rng}
-    if state.best_weights is not None:
-        tensors["best"] = state.best_weights
-    write_checkpoint(run.checkpoints, state.step, tensors, state.to_json(), p.cfg.train.keep_checkpoints,
-                     epoch=state.epoch)
-
-
-def restore_checkpoint(run: RunDir, p: Prepared, optimizer: torch.optim.Optimizer) -> TrainState | None:
-    """Weights, AdamW moments, RNG and TrainState of the newest good checkpoint (None: there is none);
-    the log is cut back to what that checkpoint had seen, since the steps after it run again."""
-    found = load_latest(run.checkpoints)
-    if found is None:
-        return None
-    tensors, raw_state = found
-    params = p.adapted.named_trainable()
-    with torch.no_grad():
-        for name, param in params.items():
-            param.copy_(tensors["trainable"][name])
-    for name, param in params.items():
-        keys = [k for k in tensors["optimizer"] if k.startswith(name + "::")]
-        if keys:
-            moments = {k.split("::", 1)[1]: tensors["optimizer"][k] for k in keys}
-            optimizer.state[param] = {k: v if k == "step" else v.to(param.device) for k, v in moments.items()}
-    distributed.restore_rng_state(tensors["rng"])
-    state = TrainState(**raw_state)
-    state.best_weights = tensors.get("best")
-    run.truncate_log(state.log_offset)
-    return state
 
 
 # ------------------------------------------------------------------ the loop
