@@ -1,0 +1,307 @@
+"""Training speed: what users write today (PEFT + a hand-written loop) against `peftlab train`.
+
+Both sides get the same encoded examples (`pipeline.prepare` -> `examples["train"]`, labels -100 on
+the prompt), the same batches in the same order (`schedule.epoch_order`), the same lr, batch size and
+precision. The reference pads each batch to --max-length ("fixed pad") or to the batch's longest row
+("dynamic pad"), calls `model(input_ids, attention_mask, labels=labels)` and steps `torch.optim.AdamW`.
+Each side of each method runs in its own process (this script with --side), so peak memory is that
+side's alone. Step-1 losses must agree (same math); the difference is printed.
+
+FLOPs convention (MFU = achieved FLOP/s over a large matmul's FLOP/s of the same dtype, measured in
+this run): N = the base model's parameters (tied embeddings once: they stand for the LM head's matmul),
+counted per real (non-pad) token. Prompt and LoRA: 4N (forward 2N + the input-gradient backward 2N; no
+weight gradients of the frozen trunk; the adapter's own FLOPs and attention scores are ignored).
+Last-layer: 2N + 2*N_head + 4*N_block (backward only through the LM head and the trained block).
+The count is the same for every side, so a side that skips counted work (peftlab applies the LM head
+only at target positions) can pass 100%.
+
+    python bench/train_speed.py --quick          # 4 steps x batch 4, max length 256: ~3.3 min on 2 cores
+    python bench/train_speed.py --model random:tiny-llama --steps 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import multiprocessing
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from peftlab.config import DataConfig, MethodConfig, ModelConfig, RunConfig, TrainConfig
+from peftlab.data.collate import IGNORE
+from peftlab.hardware import environment, resolve_precision
+from peftlab.memory import PeakMemory
+from peftlab.methods import get_method
+from peftlab.methods.prompt_tuning import init_text_for
+from peftlab.models import decoder_blocks, resolve_device
+from peftlab.pipeline import encode_rows, prepare
+from peftlab.schedule import epoch_order
+
+METHODS = ("prompt", "lora", "last-layer")
+SIDES = ("ref-fixed", "ref-dynamic", "peftlab")
+LR = {"prompt": 3e-2, "lora": 1e-3, "last-layer": 1e-4}
+HERE = Path(__file__).resolve().parent
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--task", default="summarize")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--steps", type=int, default=12, help="optimizer steps per epoch (training examples = steps x batch)")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"))
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rank", type=int, default=8, help="LoRA r (alpha 16, dropout 0.05, q_proj,v_proj)")
+    ap.add_argument("--matmul-size", type=int, default=2048)
+    ap.add_argument("--quick", action="store_true", help="4 steps, batch 4, max length 256: under 5 min on 2 cores")
+    ap.add_argument("--out-dir", default=str(HERE / "results"))
+    ap.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)      # child: one side of one method
+    ap.add_argument("--method", choices=METHODS, help=argparse.SUPPRESS)
+    ap.add_argument("--result", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.steps, args.batch_size, args.max_length = 4, 4, 256
+    return args
+
+
+def run_config(args: argparse.Namespace, method: str, out: str) -> RunConfig:
+    """The one config both sides read: data, model, method and training settings."""
+    return RunConfig(
+        model=ModelConfig(model=args.model, precision=args.precision, device=args.device),
+        data=DataConfig(task=args.task, max_length=args.max_length, max_train_samples=args.steps * args.batch_size),
+        method=MethodConfig(method=method, rank=args.rank, alpha=16.0, dropout=0.05, target_modules="q_proj,v_proj"),
+        train=TrainConfig(out=out, epochs=args.epochs, batch_size=args.batch_size, lr=LR[method], seed=args.seed,
+                          log_every=1, report_to="none", progress="lines"))
+
+
+# ------------------------------------------------------------------ the reference side
+
+def reference_model(p, method: str, args: argparse.Namespace):
+    """The frozen model wrapped the way a PEFT user does it."""
+    import peft
+
+    model = p.loaded.model
+    if method == "last-layer":
+        model.requires_grad_(False)
+        decoder_blocks(model)[1][-1].requires_grad_(True)
+        return model
+    if method == "lora":
+        cfg = peft.LoraConfig(r=args.rank, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "v_proj"],
+                              task_type="CAUSAL_LM")
+        return peft.get_peft_model(model, cfg)
+    cfg = peft.PromptTuningConfig(num_virtual_tokens=5, task_type="CAUSAL_LM")
+    wrapped = peft.get_peft_model(model, cfg)
+    # PEFT's TEXT init (the init text's token embeddings, repeated to 5 vectors) done by hand: PEFT would
+    # re-load the tokenizer by name, and a random test model has none.
+    ids = p.loaded.tokenizer(init_text_for(args.task, None), add_special_tokens=False)["input_ids"]
+    ids = (ids * math.ceil(5 / len(ids)))[:5]
+    with torch.no_grad():
+        embedding = model.get_input_embeddings().weight
+        wrapped.prompt_encoder.default.embedding.weight.copy_(embedding[torch.tensor(ids, device=embedding.device)])
+    return wrapped
+
+
+def pad(examples, idx: list[int], width: int | None, pad_id: int, device) -> tuple[torch.Tensor, ...]:
+    """Right-pad a batch to `width` (fixed) or to its longest row (None)."""
+    rows = [examples[i] for i in idx]
+    width = width or max(len(e.input_ids) for e in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, e in enumerate(rows):
+        ids[r, :len(e.input_ids)] = torch.tensor(e.input_ids)
+        labels[r, :len(e.labels)] = torch.tensor(e.labels)
+        mask[r, :len(e.input_ids)] = 1
+    return ids.to(device), mask.to(device), labels.to(device)
+
+
+def run_reference(args: argparse.Namespace, method: str, fixed: bool) -> dict:
+    cfg = run_config(args, method, out="")
+    p = prepare(cfg, base_only=True)
+    num_virtual = get_method(method).num_virtual(cfg.method)
+    examples, _ = encode_rows(p.rows, cfg.data.tasks, p.loaded.tokenizer, p.cfg, num_virtual)
+    examples = examples["train"]
+    flops = flops_per_token(p.loaded.model, method)
+    model = reference_model(p, method, args)
+    model.train()
+    trainable = [q for q in model.parameters() if q.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=LR[method], weight_decay=0.0)
+    sizes = [sum(1 for r in p.rows["train"] if r["task"] == t) for t in cfg.data.tasks]
+    autocast = torch.autocast(p.device.type, dtype=torch.bfloat16, enabled=p.cfg.model.precision == "bf16")
+    torch.manual_seed(args.seed)
+    memory = PeakMemory(p.device).start()
+    losses, epoch_times, tokens, padded = [], [], 0, 0
+    for epoch in range(args.epochs):
+        order = epoch_order(sizes, args.seed, epoch, "proportional")
+        elapsed = 0.0
+        for start in range(0, len(order), args.batch_size):
+            began = time.perf_counter()
+            ids, mask, labels = pad(examples, order[start:start + args.batch_size],
+                                    args.max_length - num_virtual if fixed else None, p.pad_id, p.device)
+            with autocast:
+                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            elapsed += time.perf_counter() - began
+            tokens += int(mask.sum())
+            padded += mask.numel()
+        epoch_times.append(elapsed)
+    return {"losses": losses, "epoch_times_s": epoch_times, "tokens": tokens, "padded_tokens": padded,
+            "tokens_per_s": tokens / sum(epoch_times), "peak_memory_mb": memory.stop(), "memory_kind": memory.kind,
+            "flops_per_token": flops, "precision": p.cfg.model.precision, **cuda_reserved(p.device)}
+
+
+# ------------------------------------------------------------------ the peftlab side
+
+def run_peftlab(args: argparse.Namespace, method: str) -> dict:
+    from peftlab.training import train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        metrics = train(run_config(args, method, str(run)), announce=lambda *a, **k: None)
+        log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    return {"losses": [r["loss"] for r in log if r.get("event") == "step"], "epoch_times_s": metrics["epoch_times_s"],
+            "tokens": metrics["train_tokens"], "tokens_per_s": metrics["train_tokens_per_s"],
+            "peak_memory_mb": metrics["peak_memory_mb"], "memory_kind": metrics["memory_kind"],
+            "precision": metrics["precision"],
+            **cuda_reserved(resolve_device(args.device))}
+
+
+# ------------------------------------------------------------------ figures
+
+def flops_per_token(model: torch.nn.Module, method: str) -> float:
+    """The module docstring's convention: 4N (prompt, LoRA) or 2N + 2 N_head + 4 N_block (last-layer)."""
+    n = sum(q.numel() for q in model.parameters())
+    if method != "last-layer":
+        return 4.0 * n
+    block = sum(q.numel() for q in decoder_blocks(model)[1][-1].parameters())
+    head = model.get_output_embeddings().weight.numel()
+    return 2.0 * n + 2.0 * head + 4.0 * block
+
+
+def cuda_reserved(device: torch.device) -> dict:
+    if device.type != "cuda":
+        return {}
+    return {"peak_reserved_mb": torch.cuda.max_memory_reserved(device) / 2**20}
+
+
+def matmul_flops(size: int, precision: str, device: torch.device) -> float:
+    """FLOP/s of a size x size matmul in the run's dtype: the best of 5, the roof MFU is measured against."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
+    best = math.inf
+    for _ in range(5):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        began = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - began)
+    return 2.0 * size ** 3 / best
+
+
+def child(args: argparse.Namespace) -> int:
+    fixed = args.side == "ref-fixed"
+    result = run_peftlab(args, args.method) if args.side == "peftlab" else run_reference(args, args.method, fixed)
+    result["threads"] = torch.get_num_threads()
+    Path(args.result).write_text(json.dumps(result))
+    return 0
+
+
+def spawn(argv: list[str], method: str, side: str, tmp: Path) -> dict:
+    """One side of one method in a fresh process of its own (forked from a fork server that has imported
+    torch, transformers, peft and peftlab once, so a side starts in a second, not five)."""
+    out = tmp / f"{method}-{side}.json"
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "transformers", "peft", "peftlab.training", "peftlab.pipeline"])
+    proc = ctx.Process(target=_child_main, args=([*argv, "--side", side, "--method", method, "--result", str(out)],))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise SystemExit(f"{method} / {side} failed (exit {proc.exitcode}); its error is printed above")
+    return json.loads(out.read_text())
+
+
+def _child_main(argv: list[str]) -> None:
+    child(parse_args(argv))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.side:
+        return child(args)
+    device = resolve_device(args.device)
+    precision = resolve_precision(args.precision, device, warn=None)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    peak = matmul_flops(args.matmul_size, precision, device)
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in methods:
+            results[method] = {side: spawn(argv, method, side, Path(tmp)) for side in SIDES}
+            for side in SIDES:
+                r = results[method][side]
+                r.setdefault("flops_per_token", results[method]["ref-fixed"]["flops_per_token"])  # same base model
+                r["mfu"] = r["tokens_per_s"] * r["flops_per_token"] / peak
+    header = make_header(args, argv, device, precision, peak)
+    table = make_table(results, args.epochs)
+    text = "\n".join(f"- {k}: {v}" for k, v in header.items()) + "\n\n" + table
+    print(text)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{socket.gethostname()}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%S}"
+    stem.with_suffix(".json").write_text(json.dumps({"header": header, "methods": results}, indent=1))
+    stem.with_suffix(".md").write_text(text + "\n")
+    print(f"\nwritten: {stem}.json, {stem}.md")
+    return 0
+
+
+def make_header(args, argv: list[str], device, precision: str, peak: float) -> dict:
+    import peft
+
+    env = environment(str(device), precision, args.precision)
+    return {"command": "python bench/train_speed.py " + " ".join(argv),
+            "model": args.model, "task": args.task, "steps per epoch": args.steps, "epochs": args.epochs,
+            "batch": args.batch_size, "max length": args.max_length, "device": f"{device} ({env['device_name']})",
+            "CPU capability": env["cpu_capability"], "native bf16": env["native_bf16"], "precision": precision,
+            "threads": env["cpu_threads"], "torch": env["torch"], "transformers": env["transformers"],
+            "peft": peft.__version__, "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "matmul roof": f"{peak / 1e9:.1f} GFLOP/s ({args.matmul_size}^3, {precision})",
+            "FLOPs per real token": "prompt/LoRA 4N; last-layer 2N + 2 N_head + 4 N_block (N = base params)"}
+
+
+def make_table(results: dict, epochs: int) -> str:
+    lines = ["| method | side | real tok/s | × ref-fixed | × ref-dynamic | epoch 1 s | later epochs s | "
+             "peak MB | MFU | loss step 1 | Δ step 1 vs ref-fixed | final loss |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for method, sides in results.items():
+        fixed, dynamic = sides["ref-fixed"], sides["ref-dynamic"]
+        for side, r in sides.items():
+            later = r["epoch_times_s"][1:]
+            later_text = f"{sum(later) / len(later):.2f}" if epochs > 1 and later else "—"
+            mem = f"{r['peak_memory_mb']:.0f}" + (f" / {r['peak_reserved_mb']:.0f}" if "peak_reserved_mb" in r else "")
+            lines.append(
+                f"| {method} | {side} | {r['tokens_per_s']:.1f} | {r['tokens_per_s'] / fixed['tokens_per_s']:.2f} | "
+                f"{r['tokens_per_s'] / dynamic['tokens_per_s']:.2f} | {r['epoch_times_s'][0]:.2f} | {later_text} | "
+                f"{mem} | {100 * r['mfu']:.1f}% | {r['losses'][0]:.5f} | {r['losses'][0] - fixed['losses'][0]:+.1e} | "
+                f"{r['losses'][-1]:.5f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
