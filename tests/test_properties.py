@@ -97,6 +97,7 @@ def test_collate_pads_without_touching_rows(batch, pad_id, left, prompt_only):
 def test_target_tokens_counts_exactly_the_targets(batch, pad_id, left):
     b = collate(batch, pad_id, left=left)
     assert b.target_tokens == sum(len(e.input_ids) - e.prompt_len for e in batch)
+    assert b.target_tokens == sum(e.target_tokens for e in batch)  # what data-parallel steps count
 
 
 @SETTINGS

@@ -15,7 +15,7 @@ import torch
 
 from . import distributed
 from .config import RunConfig
-from .data.collate import IGNORE, make_batch
+from .data.collate import make_batch
 from .early_stopping import stopper_for
 from .errors import UsageError
 from .hardware import precision_text, probe
@@ -105,7 +105,7 @@ def train_step(p: Prepared, optimizer, group: list[list[int]], lr: float, state:
     and data parallelism both give the gradient of one big batch. The trainable gradients are summed
     over ranks once, after the last micro-batch (DDP's `no_sync` on the others)."""
     examples = p.examples["train"]
-    tokens = sum(_target_count(examples[i]) for idx in group for i in idx)
+    tokens = sum(examples[i].target_tokens for idx in group for i in idx)
     sums = StepSums(len(p.adapted.tasks))
     for idx in group:
         mine = distributed.my_slice(idx, p.cfg.train.batch_size)
@@ -138,11 +138,6 @@ def _grad_norm(params: list[torch.Tensor], max_norm: float | None) -> float:
         return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
     norms = [q.grad.detach().norm() for q in params if q.grad is not None]
     return float(torch.stack(norms).norm()) if norms else 0.0
-
-
-def _target_count(example) -> int:
-    """Target tokens of one example after the next-token shift (`Batch.target_tokens` of it alone)."""
-    return sum(1 for label in example.labels[1:] if label != IGNORE)
 
 
 class StepSums:

@@ -27,6 +27,12 @@ class Example:
     task_id: int
     truncated: bool
 
+    @property
+    def target_tokens(self) -> int:
+        """Tokens that carry loss after the one-position shift (as `Batch.target_tokens` counts them):
+        a global batch's count without collating it, which data-parallel ranks each need."""
+        return sum(1 for label in self.labels[1:] if label != IGNORE)
+
 
 @dataclass
 class Batch:
