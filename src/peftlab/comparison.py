@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .comparison_search import SEARCH_DIR, lr_grid, search_config, search_method
 from .comparison_study import command_line, data_stamp, package_versions, example_uncertainty, parse_seeds, seed_record, training_flops
-from .comparison_children import baseline_child, check_run_config, method_child, method_stage, run_child
+from .comparison_children import baseline_child, check_run_config, made_with, method_child, method_stage, run_child
 from .config import DEFAULT_LR, METHODS, CompareConfig, RunConfig
 from .errors import UsageError
 from .evaluation import EvalOptions, eval_signature
@@ -226,14 +226,13 @@ def run_lr_search(spec: CompareSpec, train_size: int, announce=print) -> dict:
 
 def run_baseline(spec: CompareSpec, announce=print) -> None:
     """The base model with no adapter, evaluated once on the same data and settings."""
-    out = spec.out / "baseline"
+    out, cfg = spec.out / "baseline", spec.baseline_config()
     metrics = read_metrics(out)
-    wanted = eval_signature(spec.baseline_config(), spec.opts)
-    if metrics.get("baseline") and all((metrics.get("eval") or {}).get(k) == v for k, v in wanted.items()):
+    if metrics.get("baseline") and made_with(metrics, eval_signature(cfg, spec.opts)):
         announce("peftlab compare: base model — already evaluated, kept")
         return
     announce("peftlab compare: base model — evaluating (no adapter)")
-    run_child("base model", baseline_child, spec.baseline_config(), out, spec.opts)
+    run_child("base model", baseline_child, cfg, out, spec.opts)
 
 
 # ------------------------------------------------------------------ results

@@ -48,9 +48,13 @@ def method_stage(cfg: RunConfig, expected: dict) -> str:
 
 def evaluated(metrics: dict, expected: dict) -> bool:
     """Eval figures present and made with the expected settings (device aside)."""
+    return "quality" in metrics and "test" in (metrics.get("loss") or {}) and made_with(metrics, expected)
+
+
+def made_with(metrics: dict, expected: dict) -> bool:
+    """The eval settings recorded in `metrics` equal `expected` (an `eval_signature`)."""
     recorded = metrics.get("eval") or {}
-    return ("quality" in metrics and "test" in (metrics.get("loss") or {})
-            and all(recorded.get(k) == v for k, v in expected.items()))
+    return all(recorded.get(k) == v for k, v in expected.items())
 
 
 # ------------------------------------------------------------------ the children's bodies
