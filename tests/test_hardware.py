@@ -210,3 +210,14 @@ def test_explicit_bf16_trains_with_bf16_frozen_weights_and_fp32_trainables(tmp_p
                             method="lora"))
     dtypes = {(p_.requires_grad, p_.dtype) for p_ in p.adapted.parameters()}
     assert dtypes == {(False, torch.bfloat16), (True, torch.float32)}
+
+
+def test_the_warning_goes_to_the_stderr_of_the_moment(cpu_with):
+    """A compare child swaps sys.stderr for its labelled stream after import: the warning must use it."""
+    import contextlib
+
+    cpu_with(avx512_bf16=False, capability="AVX2")
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out):
+        hardware.resolve_precision("bf16", CPU)
+    assert "bf16 is emulated here" in out.getvalue()

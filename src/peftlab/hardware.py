@@ -61,9 +61,10 @@ def probe(device: torch.device) -> Hardware:
     return Hardware("cpu", cpu_name(), capability, cpu_native_bf16())
 
 
-def resolve_precision(requested: str, device: torch.device, warn: TextIO | None = sys.stderr) -> str:
+def resolve_precision(requested: str, device: torch.device, warn: TextIO | None | bool = True) -> str:
     """'auto' -> bf16 where bf16 is native on `device`, else fp32. An explicit bf16 where it is not
-    native is honoured with a one-line warning on `warn` (None: silent)."""
+    native is honoured with a one-line warning on `warn` (True: the current sys.stderr, looked up at
+    the call so a compare child's labelled stream gets it; None: silent)."""
     if requested not in PRECISIONS:
         raise UsageError(f"unknown --precision {requested!r}: use one of {', '.join(PRECISIONS)}")
     if device.type == "meta":  # shapes only (parameter counting): nothing runs
@@ -72,6 +73,7 @@ def resolve_precision(requested: str, device: torch.device, warn: TextIO | None 
     if requested == "auto":
         return "bf16" if hardware.native_bf16 else "fp32"
     if requested == "bf16" and not hardware.native_bf16 and warn is not None:
+        warn = sys.stderr if warn is True else warn
         print(f"peftlab: warning: --precision bf16 on {hardware.describe()}: bf16 is emulated here, "
               f"{BF16_CPU_SLOWDOWN}; use --precision fp32 (or auto)", file=warn)
     return requested
