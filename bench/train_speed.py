@@ -1,11 +1,16 @@
 """Training speed: what users write today (PEFT + a hand-written loop) against `peftlab train`.
 
-Both sides get the same encoded examples (`pipeline.prepare` -> `examples["train"]`, labels -100 on
-the prompt), the same batches in the same order (`schedule.epoch_order`), the same lr, batch size and
-precision. The reference pads each batch to --max-length ("fixed pad") or to the batch's longest row
-("dynamic pad"), calls `model(input_ids, attention_mask, labels=labels)` and steps `torch.optim.AdamW`.
+Every side gets the same encoded examples (`pipeline.prepare` -> `examples["train"]`, labels -100 on
+the prompt), the same lr, batch size and precision. The reference pads each batch to --max-length
+("fixed pad") or to the batch's longest row ("dynamic pad"), calls
+`model(input_ids, attention_mask, labels=labels)` and steps `torch.optim.AdamW`, on random batches
+(`schedule.epoch_batches(..., grouped=False)`: what a DataLoader with shuffle=True gives). `peftlab-random` is
+`peftlab train --batch-order random`: the reference's very batches, so its step-1 loss must agree
+(same math; the difference is printed). `peftlab` is `peftlab train` as it ships (length-grouped
+batches: the same examples per epoch, in other batches). Optional sides (`--sides`): `peftlab-ckpt`
+(`--gradient-checkpointing`: memory for time) and `peftlab-compile` (`--compile`).
 Each side of each method runs in its own process (this script with --side), so peak memory is that
-side's alone. Step-1 losses must agree (same math); the difference is printed.
+side's alone.
 
 FLOPs convention (MFU = achieved FLOP/s over a large matmul's FLOP/s of the same dtype, measured in
 this run): N = the base model's parameters (tied embeddings once: they stand for the LM head's matmul),
@@ -43,10 +48,13 @@ from peftlab.methods import get_method
 from peftlab.methods.prompt_tuning import init_text_for
 from peftlab.models import decoder_blocks, resolve_device
 from peftlab.pipeline import encode_rows, prepare
-from peftlab.schedule import epoch_order
+from peftlab.schedule import epoch_batches
 
 METHODS = ("prompt", "lora", "last-layer")
-SIDES = ("ref-fixed", "ref-dynamic", "peftlab")
+SIDES = ("ref-fixed", "ref-dynamic", "peftlab-random", "peftlab")
+OPTIONAL_SIDES = ("peftlab-ckpt", "peftlab-compile")
+PEFTLAB_SIDES = {"peftlab-random": {"batch_order": "random"}, "peftlab": {},  # TrainConfig fields per side
+                 "peftlab-ckpt": {"gradient_checkpointing": True}, "peftlab-compile": {"compile": True}}
 LR = {"prompt": 3e-2, "lora": 1e-3, "last-layer": 1e-4}
 HERE = Path(__file__).resolve().parent
 
@@ -57,7 +65,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--task", default="summarize")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--steps", type=int, default=12, help="optimizer steps per epoch (training examples = steps x batch)")
-    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=1, help="epochs (last-layer: at least 2 with --quick, for its "
+                                                           "cached-trunk later epochs)")
+    ap.add_argument("--sides", default=",".join(SIDES),
+                    help=f"comma-separated, from {', '.join(SIDES + OPTIONAL_SIDES)} (ref-fixed is always run: "
+                         "the ratios' denominator)")
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"))
@@ -65,9 +77,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rank", type=int, default=8, help="LoRA r (alpha 16, dropout 0.05, q_proj,v_proj)")
     ap.add_argument("--matmul-size", type=int, default=2048)
-    ap.add_argument("--quick", action="store_true", help="4 steps, batch 4, max length 256: under 5 min on 2 cores")
+    ap.add_argument("--quick", action="store_true", help="4 steps, batch 4, max length 256, last-layer 2 epochs: "
+                                                         "under 5 min on 2 cores")
     ap.add_argument("--out-dir", default=str(HERE / "results"))
-    ap.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)      # child: one side of one method
+    ap.add_argument("--side", choices=SIDES + OPTIONAL_SIDES, help=argparse.SUPPRESS)      # child: one side of one method
     ap.add_argument("--method", choices=METHODS, help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -76,14 +89,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run_config(args: argparse.Namespace, method: str, out: str) -> RunConfig:
-    """The one config both sides read: data, model, method and training settings."""
+def epochs_for(args: argparse.Namespace, method: str) -> int:
+    """--quick gives last-layer a second epoch: its later epochs reuse the cached frozen trunk."""
+    return max(args.epochs, 2) if args.quick and method == "last-layer" else args.epochs
+
+
+def run_config(args: argparse.Namespace, method: str, out: str, **train: object) -> RunConfig:
+    """The one config every side reads: data, model, method and training settings (`train`: a
+    peftlab side's own TrainConfig fields)."""
     return RunConfig(
         model=ModelConfig(model=args.model, precision=args.precision, device=args.device),
         data=DataConfig(task=args.task, max_length=args.max_length, max_train_samples=args.steps * args.batch_size),
         method=MethodConfig(method=method, rank=args.rank, alpha=16.0, dropout=0.05, target_modules="q_proj,v_proj"),
-        train=TrainConfig(out=out, epochs=args.epochs, batch_size=args.batch_size, lr=LR[method], seed=args.seed,
-                          log_every=1, report_to="none", progress="lines"))
+        train=TrainConfig(out=out, epochs=epochs_for(args, method), batch_size=args.batch_size, lr=LR[method],
+                          seed=args.seed, log_every=1, report_to="none", progress="lines", **train))
 
 
 # ------------------------------------------------------------------ the reference side
@@ -139,17 +158,17 @@ def run_reference(args: argparse.Namespace, method: str, fixed: bool) -> dict:
     trainable = [q for q in model.parameters() if q.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=LR[method], weight_decay=0.0)
     sizes = [sum(1 for r in p.rows["train"] if r["task"] == t) for t in cfg.data.tasks]
+    lengths = [len(e.input_ids) for e in examples]
     autocast = torch.autocast(p.device.type, dtype=torch.bfloat16, enabled=p.cfg.model.precision == "bf16")
     torch.manual_seed(args.seed)
     memory = PeakMemory(p.device).start()
     losses, epoch_times, tokens, padded = [], [], 0, 0
-    for epoch in range(args.epochs):
-        order = epoch_order(sizes, args.seed, epoch, "proportional")
+    for epoch in range(epochs_for(args, method)):
         elapsed = 0.0
-        for start in range(0, len(order), args.batch_size):
+        for batch in epoch_batches(sizes, lengths, args.batch_size, args.seed, epoch, "proportional", grouped=False):
             began = time.perf_counter()
-            ids, mask, labels = pad(examples, order[start:start + args.batch_size],
-                                    args.max_length - num_virtual if fixed else None, p.pad_id, p.device)
+            ids, mask, labels = pad(examples, batch, args.max_length - num_virtual if fixed else None, p.pad_id,
+                                    p.device)
             with autocast:
                 loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             loss.backward()
@@ -162,17 +181,31 @@ def run_reference(args: argparse.Namespace, method: str, fixed: bool) -> dict:
         epoch_times.append(elapsed)
     return {"losses": losses, "epoch_times_s": epoch_times, "tokens": tokens, "padded_tokens": padded,
             "tokens_per_s": tokens / sum(epoch_times), "peak_memory_mb": memory.stop(), "memory_kind": memory.kind,
-            "flops_per_token": flops, "precision": p.cfg.model.precision, **cuda_reserved(p.device)}
+            "flops_per_token": flops, "precision": p.cfg.model.precision, **cuda_reserved(p.device),
+            "positions": positions(examples, sizes, args, method, num_virtual)}
+
+
+def positions(examples, sizes: list[int], args: argparse.Namespace, method: str, num_virtual: int) -> dict:
+    """Token positions computed over all epochs (soft prompt aside) when every batch is padded to
+    --max-length ("fixed"), or to its longest row in random ("random") or peftlab's length-grouped
+    ("grouped") batches."""
+    lengths = [len(e.input_ids) for e in examples]
+    epochs = range(epochs_for(args, method))
+    cut = {kind: [b for e in epochs for b in epoch_batches(sizes, lengths, args.batch_size, args.seed, e,
+                                                          "proportional", grouped=kind == "grouped")]
+           for kind in ("random", "grouped")}
+    return {"fixed": len(epochs) * len(examples) * (args.max_length - num_virtual),
+            **{kind: sum(len(b) * max(lengths[i] for i in b) for b in batches) for kind, batches in cut.items()}}
 
 
 # ------------------------------------------------------------------ the peftlab side
 
-def run_peftlab(args: argparse.Namespace, method: str) -> dict:
+def run_peftlab(args: argparse.Namespace, method: str, side: str) -> dict:
     from peftlab.training import train
 
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        metrics = train(run_config(args, method, str(run)), announce=lambda *a, **k: None)
+        metrics = train(run_config(args, method, str(run), **PEFTLAB_SIDES[side]), announce=lambda *a, **k: None)
         log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     return {"losses": [r["loss"] for r in log if r.get("event") == "step"], "epoch_times_s": metrics["epoch_times_s"],
             "tokens": metrics["train_tokens"], "tokens_per_s": metrics["train_tokens_per_s"],
@@ -216,8 +249,10 @@ def matmul_flops(size: int, precision: str, device: torch.device) -> float:
 
 
 def child(args: argparse.Namespace) -> int:
-    fixed = args.side == "ref-fixed"
-    result = run_peftlab(args, args.method) if args.side == "peftlab" else run_reference(args, args.method, fixed)
+    if args.side.startswith("peftlab"):
+        result = run_peftlab(args, args.method, args.side)
+    else:
+        result = run_reference(args, args.method, fixed=args.side == "ref-fixed")
     result["threads"] = torch.get_num_threads()
     Path(args.result).write_text(json.dumps(result))
     return 0
@@ -249,17 +284,18 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     precision = resolve_precision(args.precision, device, warn=None)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    sides = ["ref-fixed"] + [s for s in SIDES + OPTIONAL_SIDES if s in args.sides.split(",") and s != "ref-fixed"]
     peak = matmul_flops(args.matmul_size, precision, device)
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for method in methods:
-            results[method] = {side: spawn(argv, method, side, Path(tmp)) for side in SIDES}
-            for side in SIDES:
+            results[method] = {side: spawn(argv, method, side, Path(tmp)) for side in sides}
+            for side in sides:
                 r = results[method][side]
                 r.setdefault("flops_per_token", results[method]["ref-fixed"]["flops_per_token"])  # same base model
                 r["mfu"] = r["tokens_per_s"] * r["flops_per_token"] / peak
     header = make_header(args, argv, device, precision, peak)
-    table = make_table(results, args.epochs)
+    table = make_table(results)
     text = "\n".join(f"- {k}: {v}" for k, v in header.items()) + "\n\n" + table
     print(text)
     out_dir = Path(args.out_dir)
@@ -285,22 +321,37 @@ def make_header(args, argv: list[str], device, precision: str, peak: float) -> d
             "FLOPs per real token": "prompt/LoRA 4N; last-layer 2N + 2 N_head + 4 N_block (N = base params)"}
 
 
-def make_table(results: dict, epochs: int) -> str:
-    lines = ["| method | side | real tok/s | × ref-fixed | × ref-dynamic | epoch 1 s | later epochs s | "
-             "peak MB | MFU | loss step 1 | Δ step 1 vs ref-fixed | final loss |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+def make_table(results: dict) -> str:
+    lines = ["| method | side | real tok/s | × ref-fixed | × ref-dynamic | pad % | epoch 1 s | later epochs s | "
+             "ref-fixed epoch ÷ later epoch | peak MB | MFU | loss step 1 | Δ step 1 vs ref-fixed | final loss |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for method, sides in results.items():
-        fixed, dynamic = sides["ref-fixed"], sides["ref-dynamic"]
+        fixed, dynamic = sides["ref-fixed"], sides.get("ref-dynamic")
+        fixed_epoch = sum(fixed["epoch_times_s"]) / len(fixed["epoch_times_s"])
         for side, r in sides.items():
             later = r["epoch_times_s"][1:]
-            later_text = f"{sum(later) / len(later):.2f}" if epochs > 1 and later else "—"
+            later_text = f"{sum(later) / len(later):.2f}" if later else "—"
+            speedup = f"{fixed_epoch / (sum(later) / len(later)):.1f}" if later else "—"
             mem = f"{r['peak_memory_mb']:.0f}" + (f" / {r['peak_reserved_mb']:.0f}" if "peak_reserved_mb" in r else "")
+            vs_dynamic = f"{r['tokens_per_s'] / dynamic['tokens_per_s']:.2f}" if dynamic else "—"
+            same_batches = not grouped(side)
+            delta = f"{r['losses'][0] - fixed['losses'][0]:+.1e}" if same_batches else "other batches"
             lines.append(
                 f"| {method} | {side} | {r['tokens_per_s']:.1f} | {r['tokens_per_s'] / fixed['tokens_per_s']:.2f} | "
-                f"{r['tokens_per_s'] / dynamic['tokens_per_s']:.2f} | {r['epoch_times_s'][0]:.2f} | {later_text} | "
-                f"{mem} | {100 * r['mfu']:.1f}% | {r['losses'][0]:.5f} | {r['losses'][0] - fixed['losses'][0]:+.1e} | "
-                f"{r['losses'][-1]:.5f} |")
+                f"{vs_dynamic} | {pad_percent(side, fixed):.1f} | {r['epoch_times_s'][0]:.2f} | {later_text} | "
+                f"{speedup} | {mem} | {100 * r['mfu']:.1f}% | {r['losses'][0]:.5f} | {delta} | {r['losses'][-1]:.5f} |")
     return "\n".join(lines)
+
+
+def grouped(side: str) -> bool:
+    """Sides that train on peftlab's length-grouped batches (the rest see the reference's batches)."""
+    return side.startswith("peftlab") and PEFTLAB_SIDES[side].get("batch_order", "grouped") == "grouped"
+
+
+def pad_percent(side: str, fixed: dict) -> float:
+    """Computed positions beyond the real tokens, in % of the real tokens (soft-prompt positions aside)."""
+    positions = fixed["positions"]["fixed" if side == "ref-fixed" else "grouped" if grouped(side) else "random"]
+    return 100.0 * (positions / fixed["tokens"] - 1)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""bench/train_speed.py end to end on a tiny random Llama: every method has its three sides (reference
-padded to --max-length, reference padded per batch, peftlab train), and their step-1 losses agree —
-the reference (PEFT + a hand-written loop) and peftlab compute the same loss on the same batch."""
+"""bench/train_speed.py end to end on a tiny random Llama: every method has its four sides (reference
+padded to --max-length, reference padded per batch, peftlab train on the reference's batches, peftlab
+train on its length-grouped batches); on the same batches the step-1 losses agree — the reference
+(PEFT + a hand-written loop) and peftlab compute the same loss — and grouping pads less."""
 
 from __future__ import annotations
 
@@ -17,21 +18,24 @@ pytest.importorskip("peft")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_three_sides_per_method_agree_at_step_1(tmp_path):
+def test_sides_on_the_same_batches_agree_at_step_1_and_grouping_pads_less(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "train_speed.py"), "--model", "random:tiny-llama",
-                           "--steps", "2", "--max-length", "64", "--matmul-size", "256", "--out-dir", str(tmp_path)],
+                           "--steps", "2", "--max-length", "160", "--matmul-size", "256", "--out-dir", str(tmp_path)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     [result] = tmp_path.glob("*.json")
-    assert (tmp_path / f"{result.stem}.md").read_text().count("| peftlab |") == 3
+    table = (tmp_path / f"{result.stem}.md").read_text()
+    assert table.count("| peftlab |") == 3 and table.count("| peftlab-random |") == 3
     methods = json.loads(result.read_text())["methods"]
     assert set(methods) == {"prompt", "lora", "last-layer"}
     for method, sides in methods.items():
-        assert set(sides) == {"ref-fixed", "ref-dynamic", "peftlab"}, method
-        firsts = [sides[s]["losses"][0] for s in ("ref-fixed", "ref-dynamic", "peftlab")]
+        assert set(sides) == {"ref-fixed", "ref-dynamic", "peftlab-random", "peftlab"}, method
+        firsts = [sides[s]["losses"][0] for s in ("ref-fixed", "ref-dynamic", "peftlab-random")]
         assert max(firsts) - min(firsts) < 1e-4, (method, firsts)
         for side in sides.values():
             assert len(side["losses"]) == 2 and side["tokens"] > 0 and side["tokens_per_s"] > 0
         # the same real tokens on every side: the same examples (prompt's are 5 shorter: its soft prompt)
         assert len({side["tokens"] for side in sides.values()}) == 1, method
+        positions = sides["ref-fixed"]["positions"]
+        assert sides["ref-fixed"]["tokens"] <= positions["grouped"] <= positions["random"] < positions["fixed"]

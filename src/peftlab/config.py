@@ -141,6 +141,9 @@ class TrainConfig:
                       choices=("none", "linear"))
     max_grad_norm: float | None = _opt(None, "clip the gradient norm to this value")
     seed: int = _opt(0, "seed for init, data order and dropout")
+    batch_order: str = _opt("grouped", "grouped: each batch holds examples of similar length (less padding, so "
+                                       "faster); random: a plain shuffle. Both are pure functions of seed and epoch",
+                            choices=("grouped", "random"))
     log_every: int = _opt(10, "log the loss every N optimizer steps")
     save_interval: int = _opt(1, "checkpoint every N epochs (and always at the end)")
     save_every_steps: int | None = _opt(None, "also checkpoint every N optimizer steps")
@@ -151,6 +154,8 @@ class TrainConfig:
                                                      "improvement of more than --min-delta", metavar="K")
     min_delta: float = _opt(0.0, "the val-loss decrease that counts as an improvement, for early stopping and "
                                  "--keep-best")
+    compile: bool = _opt(False, "torch.compile the decoder blocks for training steps: fuses the element-wise work "
+                                "(norms, rotary, activations); compiling takes tens of seconds, so it pays on long runs")
     keep_best: bool = _opt(False, "write the weights of the best val loss to adapter/ (default: the last ones)")
     resume: bool = _opt(False, "continue the run in --out from its last good checkpoint")
     overwrite: bool = _opt(False, "replace an existing run directory")

@@ -26,9 +26,10 @@ CONFIG, LOG, METRICS, ADAPTER, CHECKPOINTS, SAMPLES = (
     "config.json", "log.jsonl", "metrics.json", "adapter", "checkpoints", "samples.jsonl")
 
 # Settings that may differ when a run is continued without changing what its figures mean: where the
-# directory lives, where it runs, and the resume/overwrite switches themselves. `epochs` may grow.
+# directory lives, where it runs, how fast (compile), and the resume/overwrite switches themselves.
+# `epochs` may grow.
 FREE_KEYS = {("train", "out"), ("train", "resume"), ("train", "overwrite"), ("model", "device"),
-             ("train", "report_to"), ("train", "progress"), ("train", "dist_timeout")}
+             ("train", "report_to"), ("train", "progress"), ("train", "dist_timeout"), ("train", "compile")}
 
 
 def differing_keys(saved: RunConfig, wanted: RunConfig) -> list[str]:
@@ -51,7 +52,9 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
     if not file.is_file():
         raise UsageError(f"{run_dir} is not a peftlab run (no config.json): pass the --out of a train run")
     try:
-        return RunConfig.from_dict(json.loads(file.read_text(encoding="utf-8")))
+        raw = json.loads(file.read_text(encoding="utf-8"))
+        raw.get("train", {}).setdefault("batch_order", "random")  # runs from before grouping was the default
+        return RunConfig.from_dict(raw)
     except (ValueError, TypeError, AttributeError) as exc:
         raise UsageError(f"{file} is not a valid run config ({exc}): re-run train") from None
 

@@ -1,6 +1,14 @@
-"""What the training loop sees when: the example order of each epoch and the learning rate of each
-step, both pure functions (of seed and epoch, of step) — so a resumed run replays the same batches at
-the same rates, and there is no sampler or scheduler object to save."""
+"""What the training loop sees when: the batches of each epoch and the learning rate of each step,
+both pure functions (of seed and epoch, of step) — so a resumed run replays the same batches at the
+same rates, and there is no sampler or scheduler object to save.
+
+Batches are length-grouped by default: a batch is padded to its longest row, and on CPU every pad
+position costs as much as a real token, so rows of similar length go together. The grouping is the
+one transformers' `LengthGroupedSampler` uses — shuffle, cut into "mega-batches" of
+`GROUP_BATCHES` batches, sort each by length, cut into batches, longest batch first (a run that
+will run out of memory does so at step 1) — with the batches then shuffled, all from the epoch's own
+generator.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +31,30 @@ def epoch_order(sizes: list[int], seed: int, epoch: int, sampling: str) -> list[
         pool += ids
         start += size
     return [pool[i] for i in torch.randperm(len(pool), generator=generator).tolist()]
+
+
+GROUP_BATCHES = 50  # batches per length-sorted mega-batch (transformers' LengthGroupedSampler: 50)
+
+
+def epoch_batches(sizes: list[int], lengths: list[int], batch_size: int, seed: int, epoch: int, sampling: str,
+                  grouped: bool = True) -> list[list[int]]:
+    """The epoch's batches of example indices (`lengths[i]`: example i's tokens). `grouped=False` cuts
+    `epoch_order` as it comes (every batch a random draw); `grouped=True` cuts it into batches of
+    similar length, as the module docstring says. Either way a pure function of (seed, epoch)."""
+    order = epoch_order(sizes, seed, epoch, sampling)
+    if not grouped:
+        return _cut(order, batch_size)
+    mega = batch_size * GROUP_BATCHES
+    batches = [batch for start in range(0, len(order), mega)
+               for batch in _cut(sorted(order[start:start + mega], key=lambda i: -lengths[i]), batch_size)]
+    longest = max(range(len(batches)), key=lambda b: max(lengths[i] for i in batches[b]))
+    first, rest = batches[longest], batches[:longest] + batches[longest + 1:]
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch + 7_919)  # not epoch_order's draws
+    return [first] + [rest[i] for i in torch.randperm(len(rest), generator=generator).tolist()]
+
+
+def _cut(order: list[int], batch_size: int) -> list[list[int]]:
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def lr_at(step: int, total: int, cfg) -> float:

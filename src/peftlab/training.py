@@ -14,6 +14,7 @@ import time
 import torch
 
 from . import distributed
+from .compiling import compiled_blocks
 from .config import RunConfig
 from .data.collate import make_batch
 from .early_stopping import stopper_for
@@ -24,7 +25,7 @@ from .memory import PeakMemory
 from .models import count_params
 from .pipeline import Prepared, prepare
 from .rundir import RunDir
-from .schedule import epoch_order, lr_at
+from .schedule import epoch_batches, epoch_order, lr_at
 from .train_state import TrainState, restore_checkpoint, save_checkpoint
 from .tracking import NO_TRACKING, Tracking, flat_params, open_tracking
 
@@ -74,18 +75,21 @@ def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemo
     t = p.cfg.train
     sizes = [sum(1 for r in p.rows["train"] if r["task"] == task) for task in p.adapted.tasks]
     per_step = t.batch_size * distributed.world_size()  # the global micro-batch: every rank's slice of it
+    lengths = [len(e.input_ids) for e in p.examples["train"]]
     batches_per_epoch = math.ceil(len(epoch_order(sizes, t.seed, 0, p.cfg.data.task_sampling)) / per_step)
     total_steps = t.epochs * math.ceil(batches_per_epoch / t.grad_accum)
     tracking.plan(total_steps, state.step)
     p.adapted.train()
+    compiled = compiled_blocks(p.adapted.model, p.device, t.compile)
     for epoch in range(state.epoch, t.epochs):
-        order = epoch_order(sizes, t.seed, epoch, p.cfg.data.task_sampling)
-        batches = [order[i:i + per_step] for i in range(0, len(order), per_step)]
+        batches = epoch_batches(sizes, lengths, per_step, t.seed, epoch, p.cfg.data.task_sampling,
+                                grouped=t.batch_order == "grouped")
         bar = _progress(len(batches), state.batch, epoch) if t.progress == "auto" and distributed.is_main() else None
         while state.batch < len(batches) and not stopper_for(t, state.stopping).should_stop:
             group = batches[state.batch: state.batch + t.grad_accum]
             started = time.perf_counter()
-            loss = train_step(p, optimizer, group, lr_at(state.step, total_steps, t), state)
+            with compiled.active():
+                loss = train_step(p, optimizer, group, lr_at(state.step, total_steps, t), state)
             elapsed = time.perf_counter() - started
             state.epoch_time_s += elapsed
             state.train_time_s += elapsed
