@@ -12,6 +12,9 @@ the vocabulary projection on every prompt and pad token.
 The model's device and precision are read from its weights, never passed alongside it, and
 `autocast()` is the one precision context every forward runs in: a caller cannot run a bf16 model
 without it by forgetting an argument.
+
+`checkpointing()` is the context a training forward runs in under `--gradient-checkpointing` (see
+`grad_checkpointing`): the blocks recompute their activations in the backward pass instead of keeping them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.collate import IGNORE, Batch
+from .grad_checkpointing import checkpointed_blocks
 
 if TYPE_CHECKING:
     from .methods.base import Method
@@ -54,6 +58,13 @@ class AdaptedLM(nn.Module):
         cast per op, and their gradients and optimizer state stay fp32. fp32: nothing changes."""
         if self.precision == "bf16":
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def checkpointing(self, enabled: bool = True) -> ContextManager:
+        """`enabled` (--gradient-checkpointing) and in a training forward with grad enabled: the decoder
+        blocks run checkpointed until the context closes (the backward may come after it). Else nothing."""
+        if enabled and self.training and torch.is_grad_enabled():
+            return checkpointed_blocks(self.model)
         return contextlib.nullcontext()
 
     def generating(self) -> ContextManager:

@@ -163,6 +163,9 @@ class TrainConfig:
                                          "mlflow, wandb, or none (mlflow and wandb need peftlab[mlflow] / [wandb])")
     progress: str = _opt("auto", "auto: a progress bar on a terminal; lines: a line every --log-every steps with "
                                  "loss, tokens/s and ETA (what compare's children print)", choices=("auto", "lines"))
+    gradient_checkpointing: bool = _opt(False, "keep only each block's input for the backward pass and recompute the "
+                                               "rest there: far less activation memory for one more forward per "
+                                               "step, same losses (a resume may switch it)")
     dist_timeout: float = _opt(300.0, "under torchrun: seconds a rank waits for the others before it fails with "
                                       "a clear error (a dead or hung rank)", metavar="S")
 

@@ -26,10 +26,11 @@ CONFIG, LOG, METRICS, ADAPTER, CHECKPOINTS, SAMPLES = (
     "config.json", "log.jsonl", "metrics.json", "adapter", "checkpoints", "samples.jsonl")
 
 # Settings that may differ when a run is continued without changing what its figures mean: where the
-# directory lives, where it runs, how fast (compile), and the resume/overwrite switches themselves.
-# `epochs` may grow.
+# directory lives, where it runs, the resume/overwrite switches themselves, and what changes speed or
+# memory without changing the math (--compile, --gradient-checkpointing). `epochs` may grow.
 FREE_KEYS = {("train", "out"), ("train", "resume"), ("train", "overwrite"), ("model", "device"),
-             ("train", "report_to"), ("train", "progress"), ("train", "dist_timeout"), ("train", "compile")}
+             ("train", "report_to"), ("train", "progress"), ("train", "dist_timeout"), ("train", "compile"),
+             ("train", "gradient_checkpointing")}
 
 
 def differing_keys(saved: RunConfig, wanted: RunConfig) -> list[str]:

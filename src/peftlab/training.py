@@ -116,7 +116,7 @@ def train_step(p: Prepared, optimizer, group: list[list[int]], lr: float, state:
         if not mine:  # the last, short global batch left this rank nothing: it adds zeros
             continue
         batch = make_batch(examples, mine, p.pad_id, p.device)
-        with p.adapted.autocast():
+        with p.adapted.autocast(), p.adapted.checkpointing(p.cfg.train.gradient_checkpointing):
             losses, rows, _ = p.adapted.loss_terms(batch)
         (losses.sum() / max(tokens, 1)).backward()
         sums.add(batch, losses.detach(), rows)
