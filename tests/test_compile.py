@@ -62,3 +62,9 @@ def test_no_compiler_is_one_clear_line(monkeypatch):
     monkeypatch.setattr(compiling.shutil, "which", lambda _name: None)
     with pytest.raises(UsageError, match="--compile on CPU needs a C\\+\\+ compiler"):
         compiling.CompiledBlocks(torch.nn.Module(), torch.device("cpu"))
+
+
+def test_compile_with_gradient_checkpointing_is_refused_in_one_line(tmp_path):
+    cfg = make_config(tmp_path, compile=True, gradient_checkpointing=True)
+    with pytest.raises(UsageError, match="do not combine yet: pick one"):
+        cfg.validate()

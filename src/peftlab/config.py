@@ -188,6 +188,9 @@ class TrainConfig:
                 _positive("--" + flag.replace("_", "-"), getattr(self, flag))
         if not 0 <= self.min_delta < math.inf:
             raise UsageError(f"--min-delta must be a finite number >= 0, got {self.min_delta}")
+        if self.compile and self.gradient_checkpointing:  # compiled blocks would trace the checkpoint wrapper
+            raise UsageError("--compile and --gradient-checkpointing do not combine yet: pick one (compile for "
+                             "speed, checkpointing for memory)")
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite contradict each other: pick one")
 

@@ -63,9 +63,20 @@ def load_model(name: str = "default", *, device: str | torch.device = "cpu", pre
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     if str(device) != "meta":
         model.to(device=device, dtype=dtype)
+        _page_in(model)
     if loaded.tokenizer.pad_token_id is None:
         loaded.tokenizer.pad_token = loaded.tokenizer.eos_token
     return loaded
+
+
+@torch.no_grad()
+def _page_in(model: nn.Module) -> None:
+    """Read every CPU weight once. Safetensors weights are memory-mapped, so without this their pages
+    arrive at the first forward — inside a training run's peak-memory window, where ~0.5 GB of
+    weights would be counted as memory that training added."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.device.type == "cpu" and tensor.numel():
+            tensor.sum()
 
 
 def load_tokenizer(name: str = "default", trust_remote_code: bool = False):
