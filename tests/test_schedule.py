@@ -60,3 +60,10 @@ def test_uniform_sampling_repeats_the_small_task_in_grouped_batches_too():
     batches = epoch_batches([6, 2], lengths, 4, 0, 0, "uniform")
     flat = [i for b in batches for i in b]
     assert len(flat) == 12 and sum(i >= 6 for i in flat) == 6
+
+
+def test_a_short_remainder_batch_comes_last_so_micro_batches_stay_aligned():
+    lengths = _lengths(23)
+    for epoch in range(5):
+        batches = epoch_batches([23], lengths, 4, 0, epoch, "proportional")
+        assert [len(b) for b in batches] == [4] * 5 + [3]

@@ -40,17 +40,22 @@ def epoch_batches(sizes: list[int], lengths: list[int], batch_size: int, seed: i
                   grouped: bool = True) -> list[list[int]]:
     """The epoch's batches of example indices (`lengths[i]`: example i's tokens). `grouped=False` cuts
     `epoch_order` as it comes (every batch a random draw); `grouped=True` cuts it into batches of
-    similar length, as the module docstring says. Either way a pure function of (seed, epoch)."""
+    similar length, as the module docstring says. Either way a pure function of (seed, epoch), and a
+    short remainder batch comes last. `batch_size` is what one optimizer step sees (the training loop
+    cuts it into micro-batches and rank slices), so accumulation and data parallelism group alike."""
     order = epoch_order(sizes, seed, epoch, sampling)
     if not grouped:
         return _cut(order, batch_size)
     mega = batch_size * GROUP_BATCHES
     batches = [batch for start in range(0, len(order), mega)
                for batch in _cut(sorted(order[start:start + mega], key=lambda i: -lengths[i]), batch_size)]
-    longest = max(range(len(batches)), key=lambda b: max(lengths[i] for i in batches[b]))
+    short = [batches.pop()] if len(batches[-1]) < batch_size else []  # a remainder stays last, as in a plain cut
+    longest = max(range(len(batches)), key=lambda b: max(lengths[i] for i in batches[b]), default=None)
+    if longest is None:
+        return short
     first, rest = batches[longest], batches[:longest] + batches[longest + 1:]
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch + 7_919)  # not epoch_order's draws
-    return [first] + [rest[i] for i in torch.randperm(len(rest), generator=generator).tolist()]
+    return [first] + [rest[i] for i in torch.randperm(len(rest), generator=generator).tolist()] + short
 
 
 def _cut(order: list[int], batch_size: int) -> list[list[int]]:

@@ -82,8 +82,9 @@ def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemo
     p.adapted.train()
     compiled = compiled_blocks(p.adapted.model, p.device, t.compile)
     for epoch in range(state.epoch, t.epochs):
-        batches = epoch_batches(sizes, lengths, per_step, t.seed, epoch, p.cfg.data.task_sampling,
-                                grouped=t.batch_order == "grouped")
+        steps = epoch_batches(sizes, lengths, per_step * t.grad_accum, t.seed, epoch, p.cfg.data.task_sampling,
+                              grouped=t.batch_order == "grouped")
+        batches = [step[i:i + per_step] for step in steps for i in range(0, len(step), per_step)]  # micro-batches
         bar = _progress(len(batches), state.batch, epoch) if t.progress == "auto" and distributed.is_main() else None
         while state.batch < len(batches) and not stopper_for(t, state.stopping).should_stop:
             group = batches[state.batch: state.batch + t.grad_accum]
