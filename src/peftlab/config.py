@@ -160,6 +160,9 @@ class TrainConfig:
                                  "loss, tokens/s and ETA (what compare's children print)", choices=("auto", "lines"))
     dist_timeout: float = _opt(300.0, "under torchrun: seconds a rank waits for the others before it fails with "
                                       "a clear error (a dead or hung rank)", metavar="S")
+    trunk_cache_mb: float = _opt(1024.0, "last-layer: keep the frozen trunk's hidden states from epoch 1 and reuse "
+                                         "them in later epochs; up to this many MB in memory, the rest in RUN/"
+                                         "trunk_cache/ (deleted at the end); 0: recompute every epoch", metavar="MB")
 
     def validate(self) -> None:
         from .tracking import parse_report_to  # one line for an unknown backend or a missing extra
@@ -180,6 +183,8 @@ class TrainConfig:
                 _positive("--" + flag.replace("_", "-"), getattr(self, flag))
         if not 0 <= self.min_delta < math.inf:
             raise UsageError(f"--min-delta must be a finite number >= 0, got {self.min_delta}")
+        if not 0 <= self.trunk_cache_mb < math.inf:
+            raise UsageError(f"--trunk-cache-mb must be a finite number >= 0 (0: no cache), got {self.trunk_cache_mb}")
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite contradict each other: pick one")
 
