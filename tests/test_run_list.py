@@ -45,10 +45,10 @@ def runs_dir(tmp_path_factory, one_thread) -> Path:
 
     real_step = train_mod.train_step
 
-    def diverging(p, optimizer, group, lr, state):
+    def diverging(p, optimizer, group, lr, state, *rest):
         if state.step == 4:
             raise UsageError("the loss became non-finite at step 5 (epoch 1): lower --lr")
-        return real_step(p, optimizer, group, lr, state)
+        return real_step(p, optimizer, group, lr, state, *rest)
 
     mp.setattr(train_mod, "train_step", diverging)
     with pytest.raises(UsageError):

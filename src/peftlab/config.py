@@ -168,6 +168,9 @@ class TrainConfig:
                                                "step, same losses (a resume may switch it)")
     dist_timeout: float = _opt(300.0, "under torchrun: seconds a rank waits for the others before it fails with "
                                       "a clear error (a dead or hung rank)", metavar="S")
+    trunk_cache_mb: float = _opt(1024.0, "last-layer: keep the frozen trunk's hidden states from epoch 1 and reuse "
+                                         "them in later epochs; up to this many MB in memory, the rest in RUN/"
+                                         "trunk_cache/ (deleted at the end); 0: recompute every epoch", metavar="MB")
 
     def validate(self) -> None:
         from .tracking import parse_report_to  # one line for an unknown backend or a missing extra
@@ -191,6 +194,8 @@ class TrainConfig:
         if self.compile and self.gradient_checkpointing:  # compiled blocks would trace the checkpoint wrapper
             raise UsageError("--compile and --gradient-checkpointing do not combine yet: pick one (compile for "
                              "speed, checkpointing for memory)")
+        if not 0 <= self.trunk_cache_mb < math.inf:
+            raise UsageError(f"--trunk-cache-mb must be a finite number >= 0 (0: no cache), got {self.trunk_cache_mb}")
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite contradict each other: pick one")
 

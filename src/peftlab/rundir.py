@@ -6,6 +6,7 @@
     RUN/adapter/       the trained adapter (PEFT format)
     RUN/checkpoints/   what a resume needs (see `checkpoint.py`)
     RUN/samples.jsonl  eval's inputs, references and generations
+    RUN/trunk_cache/   last-layer's frozen-trunk states beyond --trunk-cache-mb, while training runs
 
 An existing run is never replaced without `overwrite`, continued only with `resume`, and continued
 only with the settings it was made with, by one rule (`check_resumable`) that `train --resume` and
@@ -22,15 +23,15 @@ from .checkpoint import atomic_write_bytes, atomic_write_json
 from .config import RunConfig
 from .errors import UsageError
 
-CONFIG, LOG, METRICS, ADAPTER, CHECKPOINTS, SAMPLES = (
-    "config.json", "log.jsonl", "metrics.json", "adapter", "checkpoints", "samples.jsonl")
+CONFIG, LOG, METRICS, ADAPTER, CHECKPOINTS, SAMPLES, TRUNK_CACHE = (
+    "config.json", "log.jsonl", "metrics.json", "adapter", "checkpoints", "samples.jsonl", "trunk_cache")
 
 # Settings that may differ when a run is continued without changing what its figures mean: where the
 # directory lives, where it runs, the resume/overwrite switches themselves, and what changes speed or
-# memory without changing the math (--compile, --gradient-checkpointing). `epochs` may grow.
+# memory without changing the math (--compile, --gradient-checkpointing, the trunk cache). `epochs` may grow.
 FREE_KEYS = {("train", "out"), ("train", "resume"), ("train", "overwrite"), ("model", "device"),
              ("train", "report_to"), ("train", "progress"), ("train", "dist_timeout"), ("train", "compile"),
-             ("train", "gradient_checkpointing")}
+             ("train", "gradient_checkpointing"), ("train", "trunk_cache_mb")}
 
 
 def differing_keys(saved: RunConfig, wanted: RunConfig) -> list[str]:
@@ -151,6 +152,10 @@ class RunDir:
     def checkpoints(self) -> Path:
         return self.path / CHECKPOINTS
 
+    def trunk_cache(self, rank: int) -> Path:
+        """Where rank `rank` spills its trunk cache (one writer per folder, every rank included)."""
+        return self.path / TRUNK_CACHE / f"rank-{rank}"
+
     def metrics(self) -> dict:
         return read_metrics(self.path)
 
@@ -175,7 +180,8 @@ class RunDir:
 
 class ReadOnlyRunDir(RunDir):
     """The run directory of a rank other than 0: it reads the config and checkpoints rank 0 writes
-    (on a file system every rank sees) and writes nothing, so no file has two writers."""
+    (on a file system every rank sees) and writes nothing but its own `trunk_cache(rank)`, so no file
+    has two writers."""
 
     def start(self, cfg: RunConfig, resolved: dict | None = None) -> None:
         pass

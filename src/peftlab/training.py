@@ -28,6 +28,7 @@ from .rundir import RunDir
 from .schedule import epoch_batches, epoch_order, lr_at
 from .train_state import TrainState, restore_checkpoint, save_checkpoint
 from .tracking import NO_TRACKING, Tracking, flat_params, open_tracking
+from .trunk_cache import NO_CACHE, NoCache, TrunkCache, open_trunk_cache
 
 
 # ------------------------------------------------------------------ the loop
@@ -61,7 +62,8 @@ def train(cfg: RunConfig, *, announce=print) -> dict:
     tracking.params(flat_params(cfg.to_dict()))
     memory = PeakMemory(p.device).start()
     try:
-        fit(p, run, optimizer, state, memory, announce, tracking)
+        with open_trunk_cache(p, run) as cache:
+            fit(p, run, optimizer, state, memory, announce, tracking, cache)
         return finish(p, run, state, memory.stop(), memory.kind)
     except UsageError as exc:  # e.g. a non-finite loss: `peftlab runs` shows the run as failed, and why
         run.log({"event": "error", "step": state.step, "message": str(exc)})
@@ -71,7 +73,7 @@ def train(cfg: RunConfig, *, announce=print) -> dict:
 
 
 def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemory, announce,
-        tracking: Tracking = NO_TRACKING) -> None:
+        tracking: Tracking = NO_TRACKING, cache: TrunkCache | NoCache = NO_CACHE) -> None:
     t = p.cfg.train
     sizes = [sum(1 for r in p.rows["train"] if r["task"] == task) for task in p.adapted.tasks]
     per_step = t.batch_size * distributed.world_size()  # the global micro-batch: every rank's slice of it
@@ -90,7 +92,7 @@ def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemo
             group = batches[state.batch: state.batch + t.grad_accum]
             started = time.perf_counter()
             with compiled.active():
-                loss = train_step(p, optimizer, group, lr_at(state.step, total_steps, t), state)
+                loss = train_step(p, optimizer, group, lr_at(state.step, total_steps, t), state, cache)
             elapsed = time.perf_counter() - started
             state.epoch_time_s += elapsed
             state.train_time_s += elapsed
@@ -104,11 +106,13 @@ def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemo
         end_epoch(p, run, optimizer, state, memory, announce, tracking)
 
 
-def train_step(p: Prepared, optimizer, group: list[list[int]], lr: float, state: TrainState) -> float:
+def train_step(p: Prepared, optimizer, group: list[list[int]], lr: float, state: TrainState,
+               cache: TrunkCache | NoCache = NO_CACHE) -> float:
     """One optimizer step over `grad_accum` global micro-batches; the loss is the mean over the whole
     group's target tokens (on every rank: each takes its slice, `distributed.my_slice`), so accumulation
     and data parallelism both give the gradient of one big batch. The trainable gradients are summed
-    over ranks once, after the last micro-batch (DDP's `no_sync` on the others)."""
+    over ranks once, after the last micro-batch (DDP's `no_sync` on the others). `cache` replays the
+    frozen trunk's output for micro-batches it holds (last-layer's later epochs)."""
     examples = p.examples["train"]
     tokens = sum(examples[i].target_tokens for idx in group for i in idx)
     sums = StepSums(len(p.adapted.tasks))
@@ -117,9 +121,10 @@ def train_step(p: Prepared, optimizer, group: list[list[int]], lr: float, state:
         if not mine:  # the last, short global batch left this rank nothing: it adds zeros
             continue
         batch = make_batch(examples, mine, p.pad_id, p.device)
-        with p.adapted.autocast(), p.adapted.checkpointing(p.cfg.train.gradient_checkpointing):
-            losses, rows, _ = p.adapted.loss_terms(batch)
-        (losses.sum() / max(tokens, 1)).backward()
+        with cache.step(mine, batch.attention_mask):
+            with p.adapted.autocast(), p.adapted.checkpointing(p.cfg.train.gradient_checkpointing):
+                losses, rows, _ = p.adapted.loss_terms(batch)
+            (losses.sum() / max(tokens, 1)).backward()
         sums.add(batch, losses.detach(), rows)
     params = optimizer.param_groups[0]["params"]
     distributed.sum_gradients(params)

@@ -29,6 +29,7 @@ class Method:
     config_file: str = ""   # the JSON file that marks an adapter directory of this method
     config_type: str = ""   # its `peft_type` (or `peftlab_type`) value
     backprop_through_frozen: bool = True  # gradients pass back through the frozen trunk (compare's FLOPs estimate)
+    caches_trunk: bool = False  # only the last block learns: its input may be kept from epoch 1 (`trunk_cache`)
 
     def apply(self, loaded, cfg: MethodConfig, tasks: list[str], generator: torch.Generator) -> AdaptedLM:
         """Add the method to `loaded.model` (frozen; changed in place) and return the model that trains:

@@ -39,6 +39,7 @@ def apply(model: nn.Module) -> str:
 class LastLayer(Method):
     name = "last-layer"
     backprop_through_frozen = False  # nothing below the trained block needs a gradient
+    caches_trunk = True  # and nothing below it changes: later epochs replay its input (`trunk_cache`)
     config_file = LAST_LAYER_CONFIG
     config_type = "LAST_LAYER"
 
