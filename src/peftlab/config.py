@@ -21,7 +21,10 @@ from .errors import UsageError
 METHODS = ("prompt", "lora", "last-layer")
 PRECISIONS = ("auto", "fp32", "bf16")
 SPLITS = ("train", "val", "test")
-BATCH_SIZE = 8  # examples (or requests) per forward, for every command that batches
+BATCH_SIZE = 8  # examples per forward, for every command that batches examples with targets
+# Requests decoded together (eval, compare, generate): a decoding step reads every weight once whatever the
+# number of rows, so 32 rows cost far less than 4 x 8; outputs do not depend on it (decoding.py).
+GEN_BATCH_SIZE = 32
 
 # One learning rate cannot serve all three: a few soft-prompt vectors must travel far from their init,
 # LoRA's update starts at zero, and the last block is already trained, so a large step undoes it.
@@ -270,13 +273,16 @@ class QualityConfig:
     min_new_tokens: int | None = _opt(None, "non-blank tokens a generation says before it may stop (default: 1 for "
                                             "tasks whose answers are never empty, i.e. all built-in ones; 0: off)",
                                       metavar="N")
+    gen_batch_size: int = _opt(GEN_BATCH_SIZE, "requests decoded together (outputs do not depend on it; the KV cache "
+                                               "grows with it: lower it when memory is short)", metavar="N")
 
     def validate(self) -> None:
         if self.split not in SPLITS:
             raise UsageError(f"unknown --split {self.split!r}: use one of {', '.join(SPLITS)}")
         if self.min_new_tokens is not None and (isinstance(self.min_new_tokens, bool) or self.min_new_tokens < 0):
             raise UsageError(f"--min-new-tokens must be an integer >= 0, got {self.min_new_tokens}")
-        for flag, value in (("--max-new-tokens", self.max_new_tokens), ("--num-beams", self.num_beams)):
+        for flag, value in (("--max-new-tokens", self.max_new_tokens), ("--num-beams", self.num_beams),
+                            ("--gen-batch-size", self.gen_batch_size)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise UsageError(f"{flag} must be a positive integer, got {value}")
 
@@ -315,7 +321,7 @@ class GenerateConfig:
     raw: bool = _opt(False, "feed the text as-is (no template, no special tokens) and stop only at EOS, as "
                             "PeftModel.generate does")
     max_new_tokens: int = _opt(64, "tokens to generate at most", metavar="N")
-    batch_size: int = _opt(BATCH_SIZE, "requests per forward", metavar="N")
+    batch_size: int = _opt(GEN_BATCH_SIZE, "requests decoded together (outputs do not depend on it)", metavar="N")
     max_length: int | None = _opt(None, "prompt tokens incl. soft prompt; longer inputs are cut as in training "
                                         "(default: the run's)", metavar="N")
     no_prefix_cache: bool = _opt(False, "recompute the soft prompt's keys/values for every batch (the uncached "

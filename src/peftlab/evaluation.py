@@ -46,7 +46,8 @@ class EvalOptions(QualityConfig):
 
 def eval_signature(cfg: RunConfig, opts: EvalOptions) -> dict:
     """What the figures depend on besides the weights: equal signatures give comparable figures. The
-    precision is the resolved one: "auto" on two machines may be two precisions."""
+    precision is the resolved one: "auto" on two machines may be two precisions. `gen_batch_size` is
+    not in it: no generated token depends on the batch (tests/test_generation_speedpath.py)."""
     from .hardware import resolve_precision
     from .models import resolve_device
 
@@ -89,7 +90,7 @@ def split_quality(p, opts: EvalOptions) -> tuple[dict, dict, list[str], dict]:
         budget = opts.tokens_for(task)
         texts, lengths = generate_for_rows(p.adapted, p.loaded.tokenizer, [rows[i] for i in index],
                                            max_length=p.cfg.data.max_length, max_new_tokens=budget,
-                                           batch_size=p.cfg.train.batch_size, num_beams=opts.num_beams,
+                                           batch_size=opts.gen_batch_size, num_beams=opts.num_beams,
                                            min_new_tokens=opts.min_tokens_for(task))
         counts = add_counts(counts, degenerate_counts(texts, lengths, budget))
         for i, text in zip(index, texts):
