@@ -99,7 +99,8 @@ def run_config(args: argparse.Namespace, method: str, out: str, **train: object)
     peftlab side's own TrainConfig fields)."""
     return RunConfig(
         model=ModelConfig(model=args.model, precision=args.precision, device=args.device),
-        data=DataConfig(task=args.task, max_length=args.max_length, max_train_samples=args.steps * args.batch_size),
+        data=DataConfig(task=args.task, max_length=args.max_length, max_train_samples=args.steps * args.batch_size,
+                        max_eval_samples=args.batch_size),  # peftlab's end-of-epoch val loss is not timed: keep it short
         method=MethodConfig(method=method, rank=args.rank, alpha=16.0, dropout=0.05, target_modules="q_proj,v_proj"),
         train=TrainConfig(out=out, epochs=epochs_for(args, method), batch_size=args.batch_size, lr=LR[method],
                           seed=args.seed, log_every=1, report_to="none", progress="lines", **train))
