@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from . import distributed
 from .adapted import AdaptedLM
-from .data.collate import Batch, Example, collate, encode
+from .data.collate import Batch, Example, collate, encode, length_groups
 from .data.tasks import get_task
 
 
@@ -208,8 +208,7 @@ def _plain_attention(config) -> bool:
 
 def prefill_groups(lengths: list[int], size: int = PREFILL_ROWS) -> list[list[int]]:
     """Row indices in groups of at most `size` rows of similar length (shortest first)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    return [order[k:k + size] for k in range(0, len(order), size)]
+    return length_groups(lengths, size)
 
 
 def _prefill(adapted: AdaptedLM, batch: Batch, prefix: PrefixCache | None, room: int):
@@ -398,14 +397,13 @@ def generate_ids(adapted: AdaptedLM, tokenizer, examples: list[Example], *, max_
     of greedy (no prefix cache, no streaming)."""
     stops = stop_ids(tokenizer, stop_at_newline)
     blanks = blank_ids(tokenizer) if min_new_tokens > 0 else frozenset()
-    order = sorted(range(len(examples)), key=lambda i: examples[i].prompt_len)  # similar lengths pad less
     out: list[list[int]] = [[] for _ in examples]
     was_training = adapted.training
     adapted.eval()
     kw = dict(pad_id=tokenizer.pad_token_id, stops=stops, max_new_tokens=max_new_tokens,
               min_new_tokens=min_new_tokens, blanks=blanks)
-    size = max(1, min(batch_size, -(-len(order) // distributed.world_size())))
-    chunks = [order[start:start + size] for start in range(0, len(order), size)]
+    size = max(1, min(batch_size, -(-len(examples) // distributed.world_size())))
+    chunks = length_groups([e.prompt_len for e in examples], size)  # similar lengths pad less
     with adapted.generating():
         prefix = prefix_cache_for(adapted, examples, prefix_cache) if num_beams == 1 else None
         for turn in distributed.my_turns(len(chunks)):  # under torchrun each rank decodes its own batches

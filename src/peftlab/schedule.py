@@ -45,10 +45,10 @@ def epoch_batches(sizes: list[int], lengths: list[int], batch_size: int, seed: i
     cuts it into micro-batches and rank slices), so accumulation and data parallelism group alike."""
     order = epoch_order(sizes, seed, epoch, sampling)
     if not grouped:
-        return _cut(order, batch_size)
+        return cut(order, batch_size)
     mega = batch_size * GROUP_BATCHES
     batches = [batch for start in range(0, len(order), mega)
-               for batch in _cut(sorted(order[start:start + mega], key=lambda i: -lengths[i]), batch_size)]
+               for batch in cut(sorted(order[start:start + mega], key=lambda i: -lengths[i]), batch_size)]
     short = [batches.pop()] if len(batches[-1]) < batch_size else []  # a remainder stays last, as in a plain cut
     longest = max(range(len(batches)), key=lambda b: max(lengths[i] for i in batches[b]), default=None)
     if longest is None:
@@ -58,7 +58,8 @@ def epoch_batches(sizes: list[int], lengths: list[int], batch_size: int, seed: i
     return [first] + [rest[i] for i in torch.randperm(len(rest), generator=generator).tolist()] + short
 
 
-def _cut(order: list[int], batch_size: int) -> list[list[int]]:
+def cut(order: list[int], batch_size: int) -> list[list[int]]:
+    """`order` in consecutive pieces of `batch_size` (the last may be shorter)."""
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 

@@ -25,7 +25,7 @@ from .memory import PeakMemory
 from .models import count_params
 from .pipeline import Prepared, prepare
 from .rundir import RunDir
-from .schedule import epoch_batches, epoch_order, lr_at
+from .schedule import cut, epoch_batches, epoch_order, lr_at
 from .train_state import TrainState, restore_checkpoint, save_checkpoint
 from .tracking import NO_TRACKING, Tracking, flat_params, open_tracking
 from .trunk_cache import NO_CACHE, NoCache, TrunkCache, open_trunk_cache
@@ -86,7 +86,7 @@ def fit(p: Prepared, run: RunDir, optimizer, state: TrainState, memory: PeakMemo
     for epoch in range(state.epoch, t.epochs):
         steps = epoch_batches(sizes, lengths, per_step * t.grad_accum, t.seed, epoch, p.cfg.data.task_sampling,
                               grouped=t.batch_order == "grouped")
-        batches = [step[i:i + per_step] for step in steps for i in range(0, len(step), per_step)]  # micro-batches
+        batches = [micro for step in steps for micro in cut(step, per_step)]  # micro-batches
         bar = _progress(len(batches), state.batch, epoch) if t.progress == "auto" and distributed.is_main() else None
         while state.batch < len(batches) and not stopper_for(t, state.stopping).should_stop:
             group = batches[state.batch: state.batch + t.grad_accum]

@@ -87,10 +87,15 @@ def collate(examples: list[Example], pad_id: int, *, left: bool = False, prompt_
     return Batch(input_ids, mask, labels, task_ids)
 
 
+def length_groups(lengths: list[int], size: int) -> list[list[int]]:
+    """Indices in groups of at most `size`, shortest first, so each group pads little (ties keep order)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
 def length_sorted_batches(examples: list[Example], batch_size: int) -> list[list[int]]:
     """Index batches of similar length for evaluation (order does not change sums; padding shrinks)."""
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return length_groups([len(e.input_ids) for e in examples], batch_size)
 
 
 def make_batch(examples: list[Example], indices: list[int], pad_id: int, device: torch.device, **kw) -> Batch:
