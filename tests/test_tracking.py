@@ -243,3 +243,23 @@ def test_wandb_is_offline_unless_logged_in(tmp_path, monkeypatch, key, mode):
     assert calls["init"]["mode"] == mode and calls["init"]["dir"] == str(tmp_path)
     assert calls["logged"] == [(3, {"train/loss": 1.5, "train/lr": 0.1})] and calls["finished"]
     assert json.loads((tmp_path / "tracking.json").read_text()) == {"wandb": "abc123"}
+
+
+def test_a_resume_in_the_same_second_writes_an_event_file_that_sorts_after_the_old_one(tmp_path):
+    """TensorBoard reads event files in name order; a second file opened in the same second by the same
+    process would sort by its counter as text ('10' before '9') and replay old points after new ones."""
+    import socket
+    import time
+
+    from peftlab.tracking import TensorBoardTracker
+
+    tb = tmp_path / "tb"
+    tb.mkdir()
+    now = int(time.time())
+    old = tb / f"events.out.tfevents.{now:010d}.{socket.gethostname()}.1.9"
+    old.write_bytes(b"")
+    tracker = TensorBoardTracker(tmp_path, purge_step=3)
+    tracker.close()
+    new = [f.name for f in tb.iterdir() if f != old]
+    assert len(new) == 1 and int(new[0].split(".")[3]) > now
+    assert sorted([old.name, new[0]])[-1] == new[0]

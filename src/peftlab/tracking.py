@@ -66,12 +66,24 @@ class Tracker:
         """Flush everything to disk."""
 
 
+def _wait_for_a_new_second(tb_dir: Path) -> None:
+    """TensorBoard reads a directory's event files in name order, and a name is
+    `events.out.tfevents.<second>.<host>.<pid>.<counter>`: two files opened in the same second by one
+    process sort by the counter as text ('10' before '9'), which would replay a resumed run's points
+    before the ones it continues. Waiting for the next second (only then, at most 1 s) keeps the order."""
+    newest = max((int(f.name.split(".")[3]) for f in tb_dir.glob("events.out.tfevents.*")
+                  if f.name.split(".")[3].isdigit()), default=None)
+    while newest is not None and int(time.time()) <= newest:
+        time.sleep(0.05)
+
+
 class TensorBoardTracker(Tracker):
     """TensorBoard's own event files in RUN/tb (`torch.utils.tensorboard.SummaryWriter`)."""
 
     def __init__(self, run_dir: Path, purge_step: int | None):
         from torch.utils.tensorboard import SummaryWriter
 
+        _wait_for_a_new_second(Path(run_dir) / TB_DIR)
         # flushed every 10 s (not 120): `tensorboard --logdir` is how a user watches a long run
         self.writer = SummaryWriter(str(Path(run_dir) / TB_DIR), purge_step=purge_step, flush_secs=10)
 
