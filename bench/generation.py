@@ -249,7 +249,7 @@ def table(cases: list[tuple[Case, dict, dict]], args: argparse.Namespace) -> lis
 
 
 def batches_text(case: Case, side: str, args: argparse.Namespace) -> str:
-    size = args.ref_batch_size if side == "PEFT generate" or side.startswith(f"peftlab, batch") else args.gen_batch_size
+    size = args.ref_batch_size if side == "PEFT generate" or side.startswith("peftlab, batch") else args.gen_batch_size
     groups = by_task(case.examples, list(range(len(case.examples))))
     counts = [len(g[k:k + size]) for g in groups for k in range(0, len(g), size)]
     return " + ".join(str(c) for c in counts) + " rows"

@@ -189,7 +189,8 @@ def test_methods_without_a_soft_prompt_cache_the_shared_head():
     assert len({len(ids) for ids in expected}) >= 3
     assert greedy_batch(adapted, examples, stops=stops, prefix=prefix, **kw) == expected
     with adapted.generating():  # LoRA from merged copies, as generate_ids runs it
-        assert greedy_batch(adapted, examples, stops=stops, prefix=prefix_cache_for(adapted, examples), **kw) == expected
+        merged = prefix_cache_for(adapted, examples)
+        assert greedy_batch(adapted, examples, stops=stops, prefix=merged, **kw) == expected
 
 
 def test_a_prefix_cache_refuses_rows_that_do_not_begin_with_its_heads():

@@ -324,8 +324,8 @@ class GenerateConfig:
     batch_size: int = _opt(GEN_BATCH_SIZE, "requests decoded together (outputs do not depend on it)", metavar="N")
     max_length: int | None = _opt(None, "prompt tokens incl. soft prompt; longer inputs are cut as in training "
                                         "(default: the run's)", metavar="N")
-    no_prefix_cache: bool = _opt(False, "recompute the soft prompt's keys/values for every batch (the uncached "
-                                        "path; same tokens)")
+    no_prefix_cache: bool = _opt(False, "recompute the soft prompt's and the task instruction's keys/values for "
+                                        "every batch (the uncached path; same tokens)")
     device: str | None = _opt(None, "cpu, cuda, cuda:N or auto (default: the run's)")
     precision: str | None = _opt(None, "default: the run's (auto with --adapter: bf16 where native, else fp32)",
                                  choices=PRECISIONS)

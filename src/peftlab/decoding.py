@@ -5,8 +5,9 @@ batch. Decoding stops per row at EOS or at a token that starts a new line (every
 line). With `min_new_tokens` N (eval uses 1 for tasks whose answers are never empty), a row cannot
 stop before it has said N non-blank tokens, and blank tokens (whitespace, EOS, special tokens) are
 masked until its first non-blank one: the newline rule then applies only after the answer began, so
-a model's quality measures what it says rather than when it stops. N = 0 is the unmasked argmax. The method prepares itself for the duration (`AdaptedLM.generating`: LoRA computes with merged
-copies of its target weights, so no extra matmuls per token) and never changes a frozen weight. Device
+a model's quality measures what it says rather than when it stops. N = 0 is the unmasked argmax. The
+method prepares itself for the duration (`AdaptedLM.generating`: LoRA computes with merged copies of
+its target weights, so no extra matmuls per token) and never changes a frozen weight. Device
 and precision are the model's own (`AdaptedLM.device`, `AdaptedLM.autocast`).
 
 Prefix caching: a soft prompt sits at positions 0..n-1 of every row, before any padding, and attends
@@ -151,7 +152,8 @@ class KVBuffer:
     """One layer's keys/values in tensors (B, heads, length + room, head_dim) with room for the tokens still
     to come: a step writes its column in place, where `DynamicLayer` copies the whole cache per step.
     `keys`/`values` are views of the filled part, which is what attention reads. Build it with
-    `kv_buffer`, which makes it a transformers cache layer."""
+    `kv_buffer`, which makes it a transformers cache layer (the rest of `DynamicLayer`'s interface
+    reads `get_seq_length`)."""
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
         self._keys, self._values, self.length = keys, values, length
@@ -175,12 +177,6 @@ class KVBuffer:
 
     def get_seq_length(self) -> int:
         return self.length
-
-    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-        return self.length + query_length, 0
-
-    def get_max_length(self) -> int:
-        return -1
 
 
 def kv_buffer(keys: torch.Tensor, values: torch.Tensor, length: int) -> KVBuffer:
@@ -281,12 +277,6 @@ def decode_steps(adapted: AdaptedLM, batch: Batch, *, stops: frozenset[int], max
     rows = torch.arange(len(batch.input_ids), device=device)
     said = torch.zeros_like(rows)  # non-blank tokens per row
     for step in range(max_new_tokens):
-        if step:
-            mask = F.pad(mask, (0, 1), value=1)  # (R, L + 1): the column of the token fed now
-            with adapted.autocast():
-                out = body(inputs_embeds=adapted.model.get_input_embeddings()(ids)[:, None], attention_mask=mask,
-                           position_ids=mask.sum(-1, keepdim=True) - 1, past_key_values=cache, use_cache=True)
-                logits = head(out.last_hidden_state[:, -1]).float()  # (R, V)
         logits = mask_before_answer(logits, said, min_new_tokens, stop_tensor, blank_tensor)
         ids = logits.argmax(-1)
         said += ~torch.isin(ids, blank_tensor)
@@ -298,6 +288,11 @@ def decode_steps(adapted: AdaptedLM, batch: Batch, *, stops: frozenset[int], max
             keep = torch.nonzero(~stopped).flatten()
             cache.batch_select_indices(keep)
             rows, ids, said, mask = rows[keep], ids[keep], said[keep], mask[keep]
+        mask = F.pad(mask, (0, 1), value=1)  # (R, L + 1): the column of the token fed next
+        with adapted.autocast():
+            out = body(inputs_embeds=adapted.model.get_input_embeddings()(ids)[:, None], attention_mask=mask,
+                       position_ids=mask.sum(-1, keepdim=True) - 1, past_key_values=cache, use_cache=True)
+            logits = head(out.last_hidden_state[:, -1]).float()  # (R, V)
 
 
 def greedy_batch(adapted: AdaptedLM, examples: list[Example], *, pad_id: int, stops: frozenset[int],
