@@ -4,11 +4,11 @@ Every side gets the same encoded examples (`pipeline.prepare` -> `examples["trai
 the prompt), the same lr, batch size and precision. The reference pads each batch to --max-length
 ("fixed pad") or to the batch's longest row ("dynamic pad"), calls
 `model(input_ids, attention_mask, labels=labels)` and steps `torch.optim.AdamW`, on random batches
-(`schedule.epoch_batches(..., grouped=False)`: what a DataLoader with shuffle=True gives). `peftlab-random` is
-`peftlab train --batch-order random`: the reference's very batches, so its step-1 loss must agree
-(same math; the difference is printed). `peftlab` is `peftlab train` as it ships (length-grouped
-batches: the same examples per epoch, in other batches). Optional sides (`--sides`): `peftlab-ckpt`
-(`--gradient-checkpointing`: memory for time) and `peftlab-compile` (`--compile`).
+(`schedule.epoch_batches(..., grouped=False)`: what a DataLoader with shuffle=True gives). `peftlab` is
+`peftlab train` as it ships (`--batch-order random`): the reference's very batches, so its step-1 loss
+must agree (same math; the difference is printed). `peftlab-grouped` is `--batch-order grouped`
+(length-grouped batches: the same examples per epoch, in other batches). Optional sides (`--sides`):
+`peftlab-ckpt` (`--gradient-checkpointing`: memory for time) and `peftlab-compile` (`--compile`).
 Each side of each method runs in its own process (this script with --side), so peak memory is that
 side's alone.
 
@@ -51,9 +51,9 @@ from peftlab.pipeline import encode_rows, prepare
 from peftlab.schedule import epoch_batches
 
 METHODS = ("prompt", "lora", "last-layer")
-SIDES = ("ref-fixed", "ref-dynamic", "peftlab-random", "peftlab")
+SIDES = ("ref-fixed", "ref-dynamic", "peftlab", "peftlab-grouped")
 OPTIONAL_SIDES = ("peftlab-ckpt", "peftlab-compile")
-PEFTLAB_SIDES = {"peftlab-random": {"batch_order": "random"}, "peftlab": {},  # TrainConfig fields per side
+PEFTLAB_SIDES = {"peftlab": {}, "peftlab-grouped": {"batch_order": "grouped"},  # TrainConfig fields per side
                  "peftlab-ckpt": {"gradient_checkpointing": True}, "peftlab-compile": {"compile": True}}
 LR = {"prompt": 3e-2, "lora": 1e-3, "last-layer": 1e-4}
 HERE = Path(__file__).resolve().parent
@@ -346,7 +346,7 @@ def make_table(results: dict) -> str:
 
 def grouped(side: str) -> bool:
     """Sides that train on peftlab's length-grouped batches (the rest see the reference's batches)."""
-    return side.startswith("peftlab") and PEFTLAB_SIDES[side].get("batch_order", "grouped") == "grouped"
+    return side.startswith("peftlab") and PEFTLAB_SIDES[side].get("batch_order", TrainConfig.batch_order) == "grouped"
 
 
 def pad_percent(side: str, fixed: dict) -> float:

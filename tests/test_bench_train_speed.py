@@ -1,6 +1,6 @@
 """bench/train_speed.py end to end on a tiny random Llama: every method has its four sides (reference
-padded to --max-length, reference padded per batch, peftlab train on the reference's batches, peftlab
-train on its length-grouped batches); on the same batches the step-1 losses agree — the reference
+padded to --max-length, reference padded per batch, peftlab train as it ships — the reference's
+batches —, peftlab train on length-grouped batches); on the same batches the step-1 losses agree — the reference
 (PEFT + a hand-written loop) and peftlab compute the same loss — and grouping pads less."""
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ def test_sides_on_the_same_batches_agree_at_step_1_and_grouping_pads_less(tmp_pa
     assert done.returncode == 0, done.stderr[-3000:]
     [result] = tmp_path.glob("*.json")
     table = (tmp_path / f"{result.stem}.md").read_text()
-    assert table.count("| peftlab |") == 3 and table.count("| peftlab-random |") == 3
+    assert table.count("| peftlab |") == 3 and table.count("| peftlab-grouped |") == 3
     methods = json.loads(result.read_text())["methods"]
     assert set(methods) == {"prompt", "lora", "last-layer"}
     for method, sides in methods.items():
-        assert set(sides) == {"ref-fixed", "ref-dynamic", "peftlab-random", "peftlab"}, method
-        firsts = [sides[s]["losses"][0] for s in ("ref-fixed", "ref-dynamic", "peftlab-random")]
+        assert set(sides) == {"ref-fixed", "ref-dynamic", "peftlab", "peftlab-grouped"}, method
+        firsts = [sides[s]["losses"][0] for s in ("ref-fixed", "ref-dynamic", "peftlab")]
         assert max(firsts) - min(firsts) < 1e-4, (method, firsts)
         for side in sides.values():
             assert len(side["losses"]) == 2 and side["tokens"] > 0 and side["tokens_per_s"] > 0

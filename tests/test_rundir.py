@@ -63,14 +63,14 @@ def test_no_run_directory_is_a_usage_error():
         RunDir(None)
 
 
-def test_a_run_from_before_grouped_batches_reads_as_random_order_and_resumes_only_so(tmp_path):
+def test_a_run_from_before_batch_order_reads_as_random_order_and_resumes_only_so(tmp_path):
     run = RunDir(tmp_path / "run")
     run.start(_config(out=str(run.path), epochs=1))
     raw = json.loads((run.path / "config.json").read_text())
-    assert raw["train"]["batch_order"] == "grouped"  # what new runs record
+    assert raw["train"]["batch_order"] == "random"  # what new runs record by default
     del raw["train"]["batch_order"]
     (run.path / "config.json").write_text(json.dumps(raw))
     assert read_run_config(run.path).train.batch_order == "random"
     with pytest.raises(UsageError, match=r"train\.batch_order"):
-        run.check(_config(out=str(run.path), epochs=2, resume=True))
-    run.check(_config(out=str(run.path), epochs=2, resume=True, batch_order="random"))
+        run.check(_config(out=str(run.path), epochs=2, resume=True, batch_order="grouped"))
+    run.check(_config(out=str(run.path), epochs=2, resume=True))

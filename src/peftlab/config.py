@@ -144,9 +144,10 @@ class TrainConfig:
                       choices=("none", "linear"))
     max_grad_norm: float | None = _opt(None, "clip the gradient norm to this value")
     seed: int = _opt(0, "seed for init, data order and dropout")
-    batch_order: str = _opt("grouped", "grouped: each batch holds examples of similar length (less padding, so "
-                                       "faster); random: a plain shuffle. Both are pure functions of seed and epoch",
-                            choices=("grouped", "random"))
+    batch_order: str = _opt("random", "random: a plain shuffle; grouped: each batch holds examples of similar "
+                                      "length (less padding, so faster epochs, but in a 3-seed study ~1%% higher "
+                                      "val loss at the same epochs). Both are pure functions of seed and epoch",
+                            choices=("random", "grouped"))
     log_every: int = _opt(10, "log the loss every N optimizer steps")
     save_interval: int = _opt(1, "checkpoint every N epochs (and always at the end)")
     save_every_steps: int | None = _opt(None, "also checkpoint every N optimizer steps")

@@ -55,7 +55,7 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
         raise UsageError(f"{run_dir} is not a peftlab run (no config.json): pass the --out of a train run")
     try:
         raw = json.loads(file.read_text(encoding="utf-8"))
-        raw.get("train", {}).setdefault("batch_order", "random")  # runs from before grouping was the default
+        raw.get("train", {}).setdefault("batch_order", "random")  # runs from before --batch-order: a plain shuffle
         return RunConfig.from_dict(raw)
     except (ValueError, TypeError, AttributeError) as exc:
         raise UsageError(f"{file} is not a valid run config ({exc}): re-run train") from None
