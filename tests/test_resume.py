@@ -217,8 +217,8 @@ def test_non_finite_step_names_it_and_keeps_the_last_good_checkpoint(tmp_path, d
     original = AdaptedLM.loss_terms
     calls = {"n": 0}
 
-    def poisoned(self, batch):
-        losses, rows, targets = original(self, batch)
+    def poisoned(self, batch, **kwargs):
+        losses, rows, targets = original(self, batch, **kwargs)
         calls["n"] += 1
         if calls["n"] == 7:  # micro-batch 7 is in optimizer step 4
             losses = losses * float("nan") if poison == "loss" else InfiniteGradient.apply(losses)

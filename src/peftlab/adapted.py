@@ -7,7 +7,9 @@
   depend on its batch.
 
 The loss runs the LM head only on positions that carry a target (next-token prediction), which saves
-the vocabulary projection on every prompt and pad token.
+the vocabulary projection on every prompt and pad token — and, for the same reason, the final block's
+MLP runs only there (`final_mlp_at`): nothing after that MLP mixes positions, so its output anywhere else
+is never read. Keys and values, which every position needs, come before it.
 
 The model's device and precision are read from its weights, never passed alongside it, and
 `autocast()` is the one precision context every forward runs in: a caller cannot run a bf16 model
@@ -28,6 +30,7 @@ from torch import nn
 
 from .data.collate import IGNORE, Batch
 from .grad_checkpointing import checkpointed_blocks
+from .models import decoder_blocks
 
 if TYPE_CHECKING:
     from .methods.base import Method
@@ -109,15 +112,47 @@ class AdaptedLM(nn.Module):
         task_ids = _default_tasks(task_ids, input_ids)
         return self.model.get_output_embeddings()(self.hidden(input_ids, attention_mask, task_ids)).float()
 
-    def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def loss_terms(self, batch: Batch, trim: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-target-token cross-entropy (N,), the row of each term (N,) — for per-task sums — and
-        the targets (N,). Mean it yourself: a mean per target token is what peftlab reports."""
-        hidden = self.hidden(batch.input_ids, batch.attention_mask, batch.task_ids)
+        the targets (N,). Mean it yourself: a mean per target token is what peftlab reports. `trim`: the
+        final block's MLP runs only at target positions (`final_mlp_at`); training turns it off under
+        --compile and --gradient-checkpointing, which run a block's forward again or trace it."""
         targets = batch.labels[:, 1:]                 # (B, T-1): token t+1 is predicted at t
         keep = targets != IGNORE
+        at = F.pad(keep, (self.num_virtual, 1))       # (B, n + T): the same positions, soft prompt included
+        with final_mlp_at(self.model, at) if trim else contextlib.nullcontext():
+            hidden = self.hidden(batch.input_ids, batch.attention_mask, batch.task_ids)
         logits = self.model.get_output_embeddings()(hidden[:, :-1][keep]).float()  # (N, V)
         rows = torch.nonzero(keep)[:, 0]
         return F.cross_entropy(logits, targets[keep], reduction="none"), rows, targets[keep]
+
+
+@contextlib.contextmanager
+def final_mlp_at(model: nn.Module, positions: torch.Tensor):
+    """While open, the last decoder block's `mlp` computes only at `positions` (B, S) bool and returns
+    zeros elsewhere — rows whose output the loss never reads. Exact: the same rows through the same
+    weights. Left as it is when the block has no `mlp`, when that MLP has an active dropout (fewer rows
+    would draw other masks than a full run), or when it returns anything but one tensor per row."""
+    mlp = getattr(decoder_blocks(model)[1][-1], "mlp", None)
+    if mlp is None or any(isinstance(m, nn.Dropout) and m.p > 0 and m.training for m in mlp.modules()):
+        yield
+        return
+    before, full = mlp.__dict__.get("forward"), mlp.forward  # an instance forward someone else set, or None
+
+    def forward(x: torch.Tensor, *args, **kwargs):
+        picked = full(x[positions], *args, **kwargs)  # (N, d)
+        if not (isinstance(picked, torch.Tensor) and picked.shape == (int(positions.sum()), x.shape[-1])):
+            return full(x, *args, **kwargs)  # not a position-wise MLP: run it on everything
+        return x.new_zeros(x.shape).index_put((positions,), picked)  # (B, S, d)
+
+    mlp.forward = forward
+    try:
+        yield
+    finally:
+        if before is None:
+            del mlp.forward
+        else:
+            mlp.forward = before
 
 
 def _default_tasks(task_ids: torch.Tensor | None, input_ids: torch.Tensor) -> torch.Tensor:
