@@ -183,19 +183,18 @@ def run_reference(args: argparse.Namespace, method: str, fixed: bool) -> dict:
     return {"losses": losses, "epoch_times_s": epoch_times, "tokens": tokens, "padded_tokens": padded,
             "tokens_per_s": tokens / sum(epoch_times), "peak_memory_mb": memory.stop(), "memory_kind": memory.kind,
             "flops_per_token": flops, "precision": p.cfg.model.precision, **cuda_reserved(p.device),
-            "positions": positions(examples, sizes, args, method, num_virtual)}
+            "positions": positions(lengths, sizes, args, method, num_virtual)}
 
 
-def positions(examples, sizes: list[int], args: argparse.Namespace, method: str, num_virtual: int) -> dict:
+def positions(lengths: list[int], sizes: list[int], args: argparse.Namespace, method: str, num_virtual: int) -> dict:
     """Token positions computed over all epochs (soft prompt aside) when every batch is padded to
     --max-length ("fixed"), or to its longest row in random ("random") or peftlab's length-grouped
-    ("grouped") batches."""
-    lengths = [len(e.input_ids) for e in examples]
+    ("grouped") batches; `lengths[i]`: example i's tokens."""
     epochs = range(epochs_for(args, method))
     cut = {kind: [b for e in epochs for b in epoch_batches(sizes, lengths, args.batch_size, args.seed, e,
                                                           "proportional", grouped=kind == "grouped")]
            for kind in ("random", "grouped")}
-    return {"fixed": len(epochs) * len(examples) * (args.max_length - num_virtual),
+    return {"fixed": len(epochs) * len(lengths) * (args.max_length - num_virtual),
             **{kind: sum(len(b) * max(lengths[i] for i in b) for b in batches) for kind, batches in cut.items()}}
 
 

@@ -30,7 +30,7 @@ from torch import nn
 
 from .data.collate import IGNORE, Batch
 from .grad_checkpointing import checkpointed_blocks
-from .models import decoder_blocks
+from .models import decoder_blocks, swapped_forward
 
 if TYPE_CHECKING:
     from .methods.base import Method
@@ -137,7 +137,7 @@ def final_mlp_at(model: nn.Module, positions: torch.Tensor):
     if mlp is None or any(isinstance(m, nn.Dropout) and m.p > 0 and m.training for m in mlp.modules()):
         yield
         return
-    before, full = mlp.__dict__.get("forward"), mlp.forward  # an instance forward someone else set, or None
+    full = mlp.forward
 
     def forward(x: torch.Tensor, *args, **kwargs):
         picked = full(x[positions], *args, **kwargs)  # (N, d)
@@ -145,14 +145,8 @@ def final_mlp_at(model: nn.Module, positions: torch.Tensor):
             return full(x, *args, **kwargs)  # not a position-wise MLP: run it on everything
         return x.new_zeros(x.shape).index_put((positions,), picked)  # (B, S, d)
 
-    mlp.forward = forward
-    try:
+    with swapped_forward(mlp, forward):
         yield
-    finally:
-        if before is None:
-            del mlp.forward
-        else:
-            mlp.forward = before
 
 
 def _default_tasks(task_ids: torch.Tensor | None, input_ids: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .models import decoder_blocks
+from .models import decoder_blocks, swapped_forward
 
 
 @contextlib.contextmanager
@@ -36,17 +36,10 @@ def checkpointed_blocks(model: nn.Module) -> Iterator[None]:
     """While open, every decoder block of `model` that is part of a gradient path runs checkpointed;
     whatever `forward` each block had before is back afterwards, also when the forward raises."""
     _, blocks = decoder_blocks(model)
-    before = [block.__dict__.get("forward") for block in blocks]  # an instance forward someone else set, or None
-    try:
+    with contextlib.ExitStack() as stack:
         for block in blocks:
-            block.forward = _checkpointed(block.forward, trainable=_has_trainable(block))
+            stack.enter_context(swapped_forward(block, _checkpointed(block.forward, trainable=_has_trainable(block))))
         yield
-    finally:
-        for block, forward in zip(blocks, before):
-            if forward is None:
-                block.__dict__.pop("forward", None)
-            else:
-                block.forward = forward
 
 
 def _checkpointed(forward: Callable, trainable: bool) -> Callable:

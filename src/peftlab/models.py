@@ -279,6 +279,22 @@ def decoder_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
     return best
 
 
+@contextlib.contextmanager
+def swapped_forward(module: nn.Module, forward):
+    """While open, `module` runs `forward` (an instance attribute, so no module is wrapped and parameter
+    names stay); whatever instance `forward` it had before — someone else's, or none — is back after,
+    also when the body raises."""
+    before = module.__dict__.get("forward")
+    module.forward = forward
+    try:
+        yield
+    finally:
+        if before is None:
+            module.__dict__.pop("forward", None)
+        else:
+            module.forward = before
+
+
 def architecture(model: nn.Module) -> str:
     return getattr(getattr(model, "config", None), "model_type", type(model).__name__)
 

@@ -71,8 +71,8 @@ def _wait_for_a_new_second(tb_dir: Path) -> None:
     `events.out.tfevents.<second>.<host>.<pid>.<counter>`: two files opened in the same second by one
     process sort by the counter as text ('10' before '9'), which would replay a resumed run's points
     before the ones it continues. Waiting for the next second (only then, at most 1 s) keeps the order."""
-    newest = max((int(f.name.split(".")[3]) for f in tb_dir.glob("events.out.tfevents.*")
-                  if f.name.split(".")[3].isdigit()), default=None)
+    seconds = (f.name.split(".")[3] for f in tb_dir.glob("events.out.tfevents.*"))
+    newest = max((int(s) for s in seconds if s.isdigit()), default=None)
     while newest is not None and int(time.time()) <= newest:
         time.sleep(0.05)
 
