@@ -7,9 +7,11 @@
   depend on its batch.
 
 The loss runs the LM head only on positions that carry a target (next-token prediction), which saves
-the vocabulary projection on every prompt and pad token — and, for the same reason, the final block's
-MLP runs only there (`final_mlp_at`): nothing after that MLP mixes positions, so its output anywhere else
-is never read. Keys and values, which every position needs, come before it.
+the vocabulary projection on every prompt and pad token. For the same reason the blocks' MLPs run only
+where their output is read (`mlps_at`): the final block's at the target positions (nothing after that
+MLP mixes positions; keys and values, which every position needs, come before it), every other
+block's at the real tokens, not the padding (no attention reads a pad). On random batches of the
+built-in QA and translation data, padding is 15-25% of the positions.
 
 The model's device and precision are read from its weights, never passed alongside it, and
 `autocast()` is the one precision context every forward runs in: a caller cannot run a bf16 model
@@ -112,15 +114,19 @@ class AdaptedLM(nn.Module):
         task_ids = _default_tasks(task_ids, input_ids)
         return self.model.get_output_embeddings()(self.hidden(input_ids, attention_mask, task_ids)).float()
 
+    def tokens(self, batch: Batch) -> torch.Tensor:
+        """(B, n + T) bool: the positions that hold a token (soft prompt included), not padding."""
+        return F.pad(batch.attention_mask.bool(), (self.num_virtual, 0), value=True)
+
     def loss_terms(self, batch: Batch, trim: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-target-token cross-entropy (N,), the row of each term (N,) — for per-task sums — and
         the targets (N,). Mean it yourself: a mean per target token is what peftlab reports. `trim`: the
-        final block's MLP runs only at target positions (`final_mlp_at`); training turns it off under
-        --compile and --gradient-checkpointing, which run a block's forward again or trace it."""
+        MLPs run only where their output is read (`mlps_at`); training turns it off under --compile and
+        --gradient-checkpointing, which run a block's forward again or trace it."""
         targets = batch.labels[:, 1:]                 # (B, T-1): token t+1 is predicted at t
         keep = targets != IGNORE
         at = F.pad(keep, (self.num_virtual, 1))       # (B, n + T): the same positions, soft prompt included
-        with final_mlp_at(self.model, at) if trim else contextlib.nullcontext():
+        with mlps_at(self.model, self.tokens(batch), at) if trim else contextlib.nullcontext():
             hidden = self.hidden(batch.input_ids, batch.attention_mask, batch.task_ids)
         logits = self.model.get_output_embeddings()(hidden[:, :-1][keep]).float()  # (N, V)
         rows = torch.nonzero(keep)[:, 0]
@@ -128,25 +134,39 @@ class AdaptedLM(nn.Module):
 
 
 @contextlib.contextmanager
-def final_mlp_at(model: nn.Module, positions: torch.Tensor):
-    """While open, the last decoder block's `mlp` computes only at `positions` (B, S) bool and returns
-    zeros elsewhere — rows whose output the loss never reads. Exact: the same rows through the same
-    weights. Left as it is when the block has no `mlp`, when that MLP has an active dropout (fewer rows
-    would draw other masks than a full run), or when it returns anything but one tensor per row."""
-    mlp = getattr(decoder_blocks(model)[1][-1], "mlp", None)
-    if mlp is None or any(isinstance(m, nn.Dropout) and m.p > 0 and m.training for m in mlp.modules()):
+def mlps_at(model: nn.Module, tokens: torch.Tensor, targets: torch.Tensor):
+    """While open, every decoder block's `mlp` computes only where its output is ever read and returns
+    zeros elsewhere: the last block's at `targets` (B, S) bool — nothing after it mixes positions, and
+    the loss reads only there — and the other blocks' at `tokens` (B, S) bool, the real tokens (padding
+    is masked out of every attention, so no token reads a pad's state). Exact: the same rows through
+    the same weights. See `mlp_only_at` for the blocks it leaves alone."""
+    blocks = decoder_blocks(model)[1]
+    padded = not bool(tokens.all())  # without padding the lower blocks have nothing to skip
+    with contextlib.ExitStack() as stack:
+        for block in blocks[:-1] if padded else ():
+            stack.enter_context(mlp_only_at(block, tokens))
+        stack.enter_context(mlp_only_at(blocks[-1], targets))
         yield
-        return
+
+
+def mlp_only_at(block: nn.Module, positions: torch.Tensor) -> ContextManager:
+    """While open, `block.mlp` runs only on the rows at `positions` (B, S) bool and returns zeros at the
+    others. Left as it is when the block has no `mlp`, when that MLP has an active dropout (fewer rows
+    would draw other masks than a full run), or when it returns anything but one tensor per row."""
+    mlp = getattr(block, "mlp", None)
+    if mlp is None or any(isinstance(m, nn.Dropout) and m.p > 0 and m.training for m in mlp.modules()):
+        return contextlib.nullcontext()
     full = mlp.forward
+    index = positions.flatten().nonzero().squeeze(1)  # (N,) rows of the flattened (B * S) positions
 
     def forward(x: torch.Tensor, *args, **kwargs):
-        picked = full(x[positions], *args, **kwargs)  # (N, d)
-        if not (isinstance(picked, torch.Tensor) and picked.shape == (int(positions.sum()), x.shape[-1])):
+        flat = x.flatten(0, -2)                                         # (B * S, d)
+        picked = full(flat.index_select(0, index), *args, **kwargs)     # (N, d)
+        if not (isinstance(picked, torch.Tensor) and picked.shape == (len(index), x.shape[-1])):
             return full(x, *args, **kwargs)  # not a position-wise MLP: run it on everything
-        return x.new_zeros(x.shape).index_put((positions,), picked)  # (B, S, d)
+        return picked.new_zeros(flat.shape).index_copy(0, index, picked).view(x.shape)  # (B, S, d), the MLP's dtype
 
-    with swapped_forward(mlp, forward):
-        yield
+    return swapped_forward(mlp, forward)
 
 
 def _default_tasks(task_ids: torch.Tensor | None, input_ids: torch.Tensor) -> torch.Tensor:
