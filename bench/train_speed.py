@@ -10,7 +10,10 @@ must agree (same math; the difference is printed). `peftlab-grouped` is `--batch
 (length-grouped batches: the same examples per epoch, in other batches). Optional sides (`--sides`):
 `peftlab-ckpt` (`--gradient-checkpointing`: memory for time) and `peftlab-compile` (`--compile`).
 Each side of each method runs in its own process (this script with --side), so peak memory is that
-side's alone.
+side's alone. With --rounds N every side runs N times, the rounds interleaved (all sides of all methods,
+then again), and the table gives each side's median: on a shared machine one side's single run can be
+~15% off, and background load then lands on some sides and not others. The per-round figures stay in
+the JSON, and the table's "spread" column is each side's (max - min) / median tokens/s.
 
 FLOPs convention (MFU = achieved FLOP/s over a large matmul's FLOP/s of the same dtype, measured in
 this run): N = the base model's parameters (tied embeddings once: they stand for the LM head's matmul),
@@ -20,7 +23,8 @@ Last-layer: 2N + 2*N_head + 4*N_block (backward only through the LM head and the
 The count is the same for every side, so a side that skips counted work (peftlab applies the LM head
 only at target positions) can pass 100%.
 
-    python bench/train_speed.py --quick          # 4 steps x batch 4, max length 256: ~3.3 min on 2 cores
+    python bench/train_speed.py --quick          # 4 steps x batch 4, max length 256: ~3 min on 2 cores
+    python bench/train_speed.py --quick --rounds 3   # medians of 3 interleaved rounds: ~9 min
     python bench/train_speed.py --model random:tiny-llama --steps 2
 """
 
@@ -33,6 +37,7 @@ import math
 import multiprocessing
 import os
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -79,6 +84,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--matmul-size", type=int, default=2048)
     ap.add_argument("--quick", action="store_true", help="4 steps, batch 4, max length 256, last-layer 2 epochs: "
                                                          "under 5 min on 2 cores")
+    ap.add_argument("--rounds", type=int, default=1, help="run every side this many times, interleaved; the table "
+                                                          "gives medians")
     ap.add_argument("--out-dir", default=str(HERE / "results"))
     ap.add_argument("--side", choices=SIDES + OPTIONAL_SIDES, help=argparse.SUPPRESS)      # child: one side of one method
     ap.add_argument("--method", choices=METHODS, help=argparse.SUPPRESS)
@@ -286,14 +293,19 @@ def main(argv: list[str] | None = None) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     sides = ["ref-fixed"] + [s for s in SIDES + OPTIONAL_SIDES if s in args.sides.split(",") and s != "ref-fixed"]
     peak = matmul_flops(args.matmul_size, precision, device)
-    results: dict = {}
+    rounds: dict = {method: {side: [] for side in sides} for method in methods}
     with tempfile.TemporaryDirectory() as tmp:
-        for method in methods:
-            results[method] = {side: spawn(argv, method, side, Path(tmp)) for side in sides}
-            for side in sides:
-                r = results[method][side]
-                r.setdefault("flops_per_token", results[method]["ref-fixed"]["flops_per_token"])  # same base model
-                r["mfu"] = r["tokens_per_s"] * r["flops_per_token"] / peak
+        for round_ in range(args.rounds):
+            for method in methods:
+                for side in sides:
+                    rounds[method][side].append(spawn(argv, method, side, Path(tmp)))
+            if args.rounds > 1:
+                print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+    results = {method: {side: median_of(runs) for side, runs in by_side.items()} for method, by_side in rounds.items()}
+    for by_side in results.values():
+        for r in by_side.values():
+            r.setdefault("flops_per_token", by_side["ref-fixed"]["flops_per_token"])  # same base model
+            r["mfu"] = r["tokens_per_s"] * r["flops_per_token"] / peak
     header = make_header(args, argv, device, precision, peak)
     table = make_table(results)
     text = "\n".join(f"- {k}: {v}" for k, v in header.items()) + "\n\n" + table
@@ -307,6 +319,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+TIMED = ("tokens_per_s", "peak_memory_mb", "peak_reserved_mb")
+
+
+def median_of(runs: list[dict]) -> dict:
+    """One side's result over its rounds: the first round's (losses, tokens and positions are the same in
+    every round: same data, same seed), with the median of each timing and memory figure (epoch by epoch
+    for epoch times); every round's tokens/s under "rounds_tokens_per_s"."""
+    if any(r["losses"] != runs[0]["losses"] for r in runs):
+        print("warning: the rounds' losses differ (not the same computation every time)", file=sys.stderr)
+    result = dict(runs[0])
+    for key in TIMED:
+        if key in result:
+            result[key] = statistics.median(r[key] for r in runs)
+    result["epoch_times_s"] = [statistics.median(times) for times in zip(*(r["epoch_times_s"] for r in runs))]
+    result["rounds_tokens_per_s"] = [r["tokens_per_s"] for r in runs]
+    return result
+
+
 def make_header(args, argv: list[str], device, precision: str, peak: float) -> dict:
     import peft
 
@@ -316,15 +346,16 @@ def make_header(args, argv: list[str], device, precision: str, peak: float) -> d
             "batch": args.batch_size, "max length": args.max_length, "device": f"{device} ({env['device_name']})",
             "CPU capability": env["cpu_capability"], "native bf16": env["native_bf16"], "precision": precision,
             "threads": env["cpu_threads"], "torch": env["torch"], "transformers": env["transformers"],
-            "peft": peft.__version__, "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "peft": peft.__version__, "rounds": f"{args.rounds} (medians)" if args.rounds > 1 else 1,
+            "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
             "matmul roof": f"{peak / 1e9:.1f} GFLOP/s ({args.matmul_size}^3, {precision})",
             "FLOPs per real token": "prompt/LoRA 4N; last-layer 2N + 2 N_head + 4 N_block (N = base params)"}
 
 
 def make_table(results: dict) -> str:
-    lines = ["| method | side | real tok/s | × ref-fixed | × ref-dynamic | pad % | epoch 1 s | later epochs s | "
+    lines = ["| method | side | real tok/s | spread | × ref-fixed | × ref-dynamic | pad % | epoch 1 s | later epochs s | "
              "ref-fixed epoch ÷ later epoch | peak MB | MFU | loss step 1 | Δ step 1 vs ref-fixed | final loss |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for method, sides in results.items():
         fixed, dynamic = sides["ref-fixed"], sides.get("ref-dynamic")
         fixed_epoch = sum(fixed["epoch_times_s"]) / len(fixed["epoch_times_s"])
@@ -337,10 +368,18 @@ def make_table(results: dict) -> str:
             same_batches = not grouped(side)
             delta = f"{r['losses'][0] - fixed['losses'][0]:+.1e}" if same_batches else "other batches"
             lines.append(
-                f"| {method} | {side} | {r['tokens_per_s']:.1f} | {r['tokens_per_s'] / fixed['tokens_per_s']:.2f} | "
+                f"| {method} | {side} | {r['tokens_per_s']:.1f} | {spread(r)} | {r['tokens_per_s'] / fixed['tokens_per_s']:.2f} | "
                 f"{vs_dynamic} | {pad_percent(side, fixed):.1f} | {r['epoch_times_s'][0]:.2f} | {later_text} | "
                 f"{speedup} | {mem} | {100 * r['mfu']:.1f}% | {r['losses'][0]:.5f} | {delta} | {r['losses'][-1]:.5f} |")
     return "\n".join(lines)
+
+
+def spread(r: dict) -> str:
+    """(max - min) / median of a side's tokens/s over its rounds; "—" for a single round."""
+    per_round = r.get("rounds_tokens_per_s", [])
+    if len(per_round) < 2:
+        return "—"
+    return f"{100 * (max(per_round) - min(per_round)) / statistics.median(per_round):.0f}%"
 
 
 def grouped(side: str) -> bool:

@@ -1,7 +1,8 @@
 """bench/train_speed.py end to end on a tiny random Llama: every method has its four sides (reference
 padded to --max-length, reference padded per batch, peftlab train as it ships — the reference's
 batches —, peftlab train on length-grouped batches); on the same batches the step-1 losses agree — the reference
-(PEFT + a hand-written loop) and peftlab compute the same loss — and grouping pads less."""
+(PEFT + a hand-written loop) and peftlab compute the same loss — and grouping pads less. With --rounds 2
+every side runs twice and the table gives the medians."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_sides_on_the_same_batches_agree_at_step_1_and_grouping_pads_less(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "train_speed.py"), "--model", "random:tiny-llama",
-                           "--steps", "2", "--max-length", "160", "--matmul-size", "256", "--out-dir", str(tmp_path)],
-                          capture_output=True, text=True, env=env, timeout=120)
+                           "--steps", "2", "--max-length", "160", "--matmul-size", "256", "--rounds", "2",
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True, env=env, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     [result] = tmp_path.glob("*.json")
     table = (tmp_path / f"{result.stem}.md").read_text()
     assert table.count("| peftlab |") == 3 and table.count("| peftlab-grouped |") == 3
+    assert "| spread |" in table and "- rounds: 2 (medians)" in table
     methods = json.loads(result.read_text())["methods"]
     assert set(methods) == {"prompt", "lora", "last-layer"}
     for method, sides in methods.items():
@@ -35,6 +37,8 @@ def test_sides_on_the_same_batches_agree_at_step_1_and_grouping_pads_less(tmp_pa
         assert max(firsts) - min(firsts) < 1e-4, (method, firsts)
         for side in sides.values():
             assert len(side["losses"]) == 2 and side["tokens"] > 0 and side["tokens_per_s"] > 0
+            rounds = side["rounds_tokens_per_s"]
+            assert len(rounds) == 2 and side["tokens_per_s"] == pytest.approx(sum(rounds) / 2)  # median of two
         # the same real tokens on every side: the same examples (prompt's are 5 shorter: its soft prompt)
         assert len({side["tokens"] for side in sides.values()}) == 1, method
         positions = sides["ref-fixed"]["positions"]
