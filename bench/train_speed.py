@@ -11,9 +11,10 @@ must agree (same math; the difference is printed). `peftlab-grouped` is `--batch
 `peftlab-ckpt` (`--gradient-checkpointing`: memory for time) and `peftlab-compile` (`--compile`).
 Each side of each method runs in its own process (this script with --side), so peak memory is that
 side's alone. With --rounds N every side runs N times, the rounds interleaved (all sides of all methods,
-then again), and the table gives each side's median: on a shared machine one side's single run can be
-~15% off, and background load then lands on some sides and not others. The per-round figures stay in
-the JSON, and the table's "spread" column is each side's (max - min) / median tokens/s.
+then again): the table gives each side's median figures, and each ratio is the median of the ratios
+within a round (sides of one round ran minutes apart, so host load that slows a whole round cancels;
+on a shared VM one side's single run can be ~15% off). The per-round figures stay in the JSON; the
+"spread" column is each side's (max - min) / median tokens/s over the rounds.
 
 FLOPs convention (MFU = achieved FLOP/s over a large matmul's FLOP/s of the same dtype, measured in
 this run): N = the base model's parameters (tied embeddings once: they stand for the LM head's matmul),
@@ -325,7 +326,7 @@ TIMED = ("tokens_per_s", "peak_memory_mb", "peak_reserved_mb")
 def median_of(runs: list[dict]) -> dict:
     """One side's result over its rounds: the first round's (losses, tokens and positions are the same in
     every round: same data, same seed), with the median of each timing and memory figure (epoch by epoch
-    for epoch times); every round's tokens/s under "rounds_tokens_per_s"."""
+    for epoch times); every round's own figures under "rounds", for the paired ratios (`ratio`)."""
     if any(r["losses"] != runs[0]["losses"] for r in runs):
         print("warning: the rounds' losses differ (not the same computation every time)", file=sys.stderr)
     result = dict(runs[0])
@@ -333,8 +334,23 @@ def median_of(runs: list[dict]) -> dict:
         if key in result:
             result[key] = statistics.median(r[key] for r in runs)
     result["epoch_times_s"] = [statistics.median(times) for times in zip(*(r["epoch_times_s"] for r in runs))]
-    result["rounds_tokens_per_s"] = [r["tokens_per_s"] for r in runs]
+    result["rounds"] = [{key: r[key] for key in (*TIMED, "epoch_times_s") if key in r} for r in runs]
     return result
+
+
+def ratio(mine: dict, base: dict, speed) -> float:
+    """How many times faster `mine` is than `base` by `speed(round)` (higher = faster): the median over
+    rounds of the ratio within each round. Both ran in the same round, minutes apart, so load on the host
+    that slows a whole round cancels out; one round gives the plain ratio."""
+    return statistics.median(speed(a) / speed(b) for a, b in zip(mine["rounds"], base["rounds"]))
+
+
+def tokens_per_s(r: dict) -> float:
+    return r["tokens_per_s"]
+
+
+def epoch_1_speed(r: dict) -> float:
+    return 1.0 / r["epoch_times_s"][0]
 
 
 def make_header(args, argv: list[str], device, precision: str, peak: float) -> dict:
@@ -353,9 +369,10 @@ def make_header(args, argv: list[str], device, precision: str, peak: float) -> d
 
 
 def make_table(results: dict) -> str:
-    lines = ["| method | side | real tok/s | spread | × ref-fixed | × ref-dynamic | pad % | epoch 1 s | later epochs s | "
-             "ref-fixed epoch ÷ later epoch | peak MB | MFU | loss step 1 | Δ step 1 vs ref-fixed | final loss |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| method | side | real tok/s | spread | × ref-fixed | × ref-dynamic | pad % | epoch 1 s | epoch 1 × ref-fixed "
+             "/ ref-dynamic | later epochs s | ref-fixed epoch ÷ later epoch | peak MB | MFU | loss step 1 | "
+             "Δ step 1 vs ref-fixed | final loss |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for method, sides in results.items():
         fixed, dynamic = sides["ref-fixed"], sides.get("ref-dynamic")
         fixed_epoch = sum(fixed["epoch_times_s"]) / len(fixed["epoch_times_s"])
@@ -364,19 +381,20 @@ def make_table(results: dict) -> str:
             later_text = f"{sum(later) / len(later):.2f}" if later else "—"
             speedup = f"{fixed_epoch / (sum(later) / len(later)):.1f}" if later else "—"
             mem = f"{r['peak_memory_mb']:.0f}" + (f" / {r['peak_reserved_mb']:.0f}" if "peak_reserved_mb" in r else "")
-            vs_dynamic = f"{r['tokens_per_s'] / dynamic['tokens_per_s']:.2f}" if dynamic else "—"
+            vs_dynamic = f"{ratio(r, dynamic, tokens_per_s):.2f}" if dynamic else "—"
+            epoch_1 = f"{ratio(r, fixed, epoch_1_speed):.2f}" + (f" / {ratio(r, dynamic, epoch_1_speed):.2f}" if dynamic else "")
             same_batches = not grouped(side)
             delta = f"{r['losses'][0] - fixed['losses'][0]:+.1e}" if same_batches else "other batches"
             lines.append(
-                f"| {method} | {side} | {r['tokens_per_s']:.1f} | {spread(r)} | {r['tokens_per_s'] / fixed['tokens_per_s']:.2f} | "
-                f"{vs_dynamic} | {pad_percent(side, fixed):.1f} | {r['epoch_times_s'][0]:.2f} | {later_text} | "
+                f"| {method} | {side} | {r['tokens_per_s']:.1f} | {spread(r)} | {ratio(r, fixed, tokens_per_s):.2f} | "
+                f"{vs_dynamic} | {pad_percent(side, fixed):.1f} | {r['epoch_times_s'][0]:.2f} | {epoch_1} | {later_text} | "
                 f"{speedup} | {mem} | {100 * r['mfu']:.1f}% | {r['losses'][0]:.5f} | {delta} | {r['losses'][-1]:.5f} |")
     return "\n".join(lines)
 
 
 def spread(r: dict) -> str:
     """(max - min) / median of a side's tokens/s over its rounds; "—" for a single round."""
-    per_round = r.get("rounds_tokens_per_s", [])
+    per_round = [tokens_per_s(x) for x in r["rounds"]]
     if len(per_round) < 2:
         return "—"
     return f"{100 * (max(per_round) - min(per_round)) / statistics.median(per_round):.0f}%"
