@@ -8,7 +8,8 @@ the prompt), the same lr, batch size and precision. The reference pads each batc
 `peftlab train` as it ships (`--batch-order random`): the reference's very batches, so its step-1 loss
 must agree (same math; the difference is printed). `peftlab-grouped` is `--batch-order grouped`
 (length-grouped batches: the same examples per epoch, in other batches). Optional sides (`--sides`):
-`peftlab-ckpt` (`--gradient-checkpointing`: memory for time) and `peftlab-compile` (`--compile`).
+`peftlab-packed` (`--packing`: the reference's batches, each run as one row without padding; prompt and
+LoRA), `peftlab-ckpt` (`--gradient-checkpointing`: memory for time) and `peftlab-compile` (`--compile`).
 Each side of each method runs in its own process (this script with --side), so peak memory is that
 side's alone. With --rounds N every side runs N times, the rounds interleaved (all sides of all methods,
 then again): the table gives each side's median figures, and each ratio is the median of the ratios
@@ -46,7 +47,7 @@ from pathlib import Path
 
 import torch
 
-from peftlab.config import DataConfig, MethodConfig, ModelConfig, RunConfig, TrainConfig
+from peftlab.config import PACKING_METHODS, DataConfig, MethodConfig, ModelConfig, RunConfig, TrainConfig
 from peftlab.data.collate import IGNORE
 from peftlab.hardware import environment, resolve_precision
 from peftlab.memory import PeakMemory
@@ -58,9 +59,10 @@ from peftlab.schedule import epoch_batches
 
 METHODS = ("prompt", "lora", "last-layer")
 SIDES = ("ref-fixed", "ref-dynamic", "peftlab", "peftlab-grouped")
-OPTIONAL_SIDES = ("peftlab-ckpt", "peftlab-compile")
+OPTIONAL_SIDES = ("peftlab-packed", "peftlab-ckpt", "peftlab-compile")
 PEFTLAB_SIDES = {"peftlab": {}, "peftlab-grouped": {"batch_order": "grouped"},  # TrainConfig fields per side
-                 "peftlab-ckpt": {"gradient_checkpointing": True}, "peftlab-compile": {"compile": True}}
+                 "peftlab-packed": {"packing": True}, "peftlab-ckpt": {"gradient_checkpointing": True},
+                 "peftlab-compile": {"compile": True}}
 LR = {"prompt": 3e-2, "lora": 1e-3, "last-layer": 1e-4}
 HERE = Path(__file__).resolve().parent
 
@@ -294,11 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     sides = ["ref-fixed"] + [s for s in SIDES + OPTIONAL_SIDES if s in args.sides.split(",") and s != "ref-fixed"]
     peak = matmul_flops(args.matmul_size, precision, device)
-    rounds: dict = {method: {side: [] for side in sides} for method in methods}
+    rounds: dict = {method: {side: [] for side in sides if serves(side, method)} for method in methods}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
             for method in methods:
-                for side in sides:
+                for side in rounds[method]:
                     rounds[method][side].append(spawn(argv, method, side, Path(tmp)))
             if args.rounds > 1:
                 print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr, flush=True)
@@ -400,6 +402,11 @@ def spread(r: dict) -> str:
     return f"{100 * (max(per_round) - min(per_round)) / statistics.median(per_round):.0f}%"
 
 
+def serves(side: str, method: str) -> bool:
+    """Whether `side` runs for `method`: packing is for the methods that pack (not last-layer)."""
+    return method in PACKING_METHODS or not PEFTLAB_SIDES.get(side, {}).get("packing")
+
+
 def grouped(side: str) -> bool:
     """Sides that train on peftlab's length-grouped batches (the rest see the reference's batches)."""
     return side.startswith("peftlab") and PEFTLAB_SIDES[side].get("batch_order", TrainConfig.batch_order) == "grouped"
@@ -407,6 +414,8 @@ def grouped(side: str) -> bool:
 
 def pad_percent(side: str, fixed: dict) -> float:
     """Computed positions beyond the real tokens, in % of the real tokens (soft-prompt positions aside)."""
+    if PEFTLAB_SIDES.get(side, {}).get("packing"):
+        return 0.0  # one row of real tokens
     positions = fixed["positions"]["fixed" if side == "ref-fixed" else "grouped" if grouped(side) else "random"]
     return 100.0 * (positions / fixed["tokens"] - 1)
 

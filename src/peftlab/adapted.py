@@ -33,6 +33,7 @@ from torch import nn
 from .data.collate import IGNORE, Batch
 from .grad_checkpointing import checkpointed_blocks
 from .models import decoder_blocks, swapped_forward
+from .packing import attention_by_segments, pack
 
 if TYPE_CHECKING:
     from .methods.base import Method
@@ -118,19 +119,37 @@ class AdaptedLM(nn.Module):
         """(B, n + T) bool: the positions that hold a token (soft prompt included), not padding."""
         return F.pad(batch.attention_mask.bool(), (self.num_virtual, 0), value=True)
 
-    def loss_terms(self, batch: Batch, trim: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def loss_terms(self, batch: Batch, trim: bool = True, packed: bool = False
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-target-token cross-entropy (N,), the row of each term (N,) — for per-task sums — and
         the targets (N,). Mean it yourself: a mean per target token is what peftlab reports. `trim`: the
         MLPs run only where their output is read (`mlps_at`); training turns it off under --compile and
-        --gradient-checkpointing, which run a block's forward again or trace it."""
+        --gradient-checkpointing, which run a block's forward again or trace it. `packed` (--packing):
+        the forward runs the batch as one row without padding (`packing`), the same terms."""
         targets = batch.labels[:, 1:]                 # (B, T-1): token t+1 is predicted at t
         keep = targets != IGNORE
         at = F.pad(keep, (self.num_virtual, 1))       # (B, n + T): the same positions, soft prompt included
-        with mlps_at(self.model, self.tokens(batch), at) if trim else contextlib.nullcontext():
-            hidden = self.hidden(batch.input_ids, batch.attention_mask, batch.task_ids)
-        logits = self.model.get_output_embeddings()(hidden[:, :-1][keep]).float()  # (N, V)
+        hidden = self._packed_hidden_at(batch, at, trim) if packed else self._hidden_at(batch, at, trim)  # (N, d)
+        logits = self.model.get_output_embeddings()(hidden).float()  # (N, V)
         rows = torch.nonzero(keep)[:, 0]
         return F.cross_entropy(logits, targets[keep], reduction="none"), rows, targets[keep]
+
+    def _hidden_at(self, batch: Batch, at: torch.Tensor, trim: bool) -> torch.Tensor:
+        """Final hidden states at `at` (B, n + T) bool, from the padded batch: (N, d), row-major."""
+        with mlps_at(self.model, self.tokens(batch), at) if trim else contextlib.nullcontext():
+            hidden = self.hidden(batch.input_ids, batch.attention_mask, batch.task_ids)  # (B, T, d)
+        return hidden[at[:, self.num_virtual:]]
+
+    def _packed_hidden_at(self, batch: Batch, at: torch.Tensor, trim: bool) -> torch.Tensor:
+        """The same as `_hidden_at`, from one forward of the batch packed into a row (`packing.pack`):
+        no padding left, so only the final block's MLP has positions to skip."""
+        row = pack(*self.embed(batch.input_ids, batch.attention_mask, batch.task_ids), at)
+        with attention_by_segments(self.model), \
+                mlps_at(self.model, torch.ones_like(row.at), row.at) if trim else contextlib.nullcontext():
+            out = self.model.base_model(inputs_embeds=row.embeds, position_ids=row.positions, use_cache=False,
+                                        **row.attention_kwargs())
+        row.check_attended(len(decoder_blocks(self.model)[1]))
+        return out.last_hidden_state[row.at]
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ CONFIG, LOG, METRICS, ADAPTER, CHECKPOINTS, SAMPLES, TRUNK_CACHE = (
 # memory without changing the math (--compile, --gradient-checkpointing, the trunk cache). `epochs` may grow.
 FREE_KEYS = {("train", "out"), ("train", "resume"), ("train", "overwrite"), ("model", "device"),
              ("train", "report_to"), ("train", "progress"), ("train", "dist_timeout"), ("train", "compile"),
-             ("train", "gradient_checkpointing"), ("train", "trunk_cache_mb")}
+             ("train", "gradient_checkpointing"), ("train", "trunk_cache_mb"), ("train", "packing")}
 
 
 def differing_keys(saved: RunConfig, wanted: RunConfig) -> list[str]:

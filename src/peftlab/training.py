@@ -123,8 +123,8 @@ def train_step(p: Prepared, optimizer, group: list[list[int]], lr: float, state:
         batch = make_batch(examples, mine, p.pad_id, p.device)
         with cache.step(mine, batch.attention_mask):
             with p.adapted.autocast(), p.adapted.checkpointing(p.cfg.train.gradient_checkpointing):
-                losses, rows, _ = p.adapted.loss_terms(batch, trim=not (p.cfg.train.compile or
-                                                                        p.cfg.train.gradient_checkpointing))
+                losses, rows, _ = p.adapted.loss_terms(batch, packed=p.cfg.train.packing, trim=not (
+                    p.cfg.train.compile or p.cfg.train.gradient_checkpointing))
             (losses.sum() / max(tokens, 1)).backward()
         sums.add(batch, losses.detach(), rows)
     params = optimizer.param_groups[0]["params"]

@@ -1,0 +1,112 @@
+"""Packed micro-batches (`--packing`): a batch's rows laid end to end in one row, so no position is padding.
+
+Shuffled batches pad: on the built-in QA and translation data 15-25% of a batch's positions are padding
+at batch 4-8, and real datasets of mixed length pad more. `adapted.mlps_at` already keeps the MLPs (three
+quarters of a block's matmuls) off the padding; packing removes the rest — the attention projections,
+attention itself, the norms — so a step computes real tokens only. The batches stay the ones the
+schedule drew (same examples per step, same order, so quality is the shuffled path's), and so does the
+math, row for row:
+
+- every example keeps its own positions (from its mask, soft prompt included, as `AdaptedLM.embed`
+  gives them), so rotary or learned position embeddings see what they see in the padded batch;
+- attention stays inside each example: for the forward, the model's attention implementation is
+  `SEGMENTED`, a function registered with transformers' `AttentionInterface` that runs transformers'
+  own SDPA attention on each example's slice alone, causal. The slices come as `cu_seq_lens_q`, the
+  keyword transformers passes through to attention for flash-attention's variable-length kernels;
+- the loss reads the same target positions, in the same order.
+
+`AdaptedLM.loss_terms(batch, packed=True)` runs it: `pack` lays the embedded batch out, and the forward
+runs inside `attention_by_segments`.
+
+Only the forward sees packing: the backward replays what autograd recorded. So it does not combine with
+`--gradient-checkpointing` (which re-runs the forward in the backward) or `--compile`, and last-layer,
+whose trunk cache records each padded row's states, trains on padded batches (config validation refuses
+those combinations in one line). Dropout draws (LoRA's) fall on the packed rows, so they differ from a
+padded run's draws, as they would with another batch size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from .errors import UsageError
+
+SEGMENTED = "peftlab_segmented"
+
+
+def segmented_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                        attention_mask: torch.Tensor | None, *, cu_seq_lens_q: torch.Tensor, packed_layers: list,
+                        **kwargs):
+    """transformers' SDPA attention on each example of a packed row alone (causal within it): query
+    (1, heads, N, dim), key/value (1, kv heads, N, dim) -> ((1, N, heads, dim), None), as SDPA returns.
+    Appends to `packed_layers` (the forward's own list), so the caller can tell it ran."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    packed_layers.append(module)
+    bounds = cu_seq_lens_q.tolist()
+    outputs = [sdpa_attention_forward(module, query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], None, **kwargs)[0]
+               for a, b in zip(bounds[:-1], bounds[1:])]  # each (1, length, heads, dim)
+    return torch.cat(outputs, dim=1), None
+
+
+@lru_cache(maxsize=None)
+def _registered() -> str:
+    """Register `segmented_attention` under `SEGMENTED` once (transformers loads lazily, with the model).
+    A name of its own, with no mask function: transformers then builds no mask for it."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(SEGMENTED, segmented_attention)
+    return SEGMENTED
+
+
+@contextlib.contextmanager
+def attention_by_segments(model: torch.nn.Module):
+    """While open, `model` attends with `segmented_attention`; its own implementation is back after,
+    also when the body raises."""
+    config = model.config
+    before = config._attn_implementation
+    config._attn_implementation = _registered()
+    try:
+        yield
+    finally:
+        config._attn_implementation = before
+
+
+@dataclass
+class PackedRow:
+    """A padded batch's real positions laid end to end (N of them, soft prompts included)."""
+
+    embeds: torch.Tensor     # (1, N, d)
+    positions: torch.Tensor  # (1, N): each example's own, from 0
+    at: torch.Tensor         # (1, N) bool: the positions asked for, in the padded layout's row-major order
+    bounds: torch.Tensor     # (B + 1,) int32: where each example starts and ends
+    layers: list = field(default_factory=list)  # the attention modules that ran segmented, filled by the forward
+
+    def attention_kwargs(self) -> dict:
+        """What the model's forward passes through to attention: the segments (flash-attention's
+        variable-length names) and the list `segmented_attention` reports to."""
+        longest = int((self.bounds[1:] - self.bounds[:-1]).max())
+        return {"cu_seq_lens_q": self.bounds, "cu_seq_lens_k": self.bounds, "max_length_q": longest,
+                "max_length_k": longest, "packed_layers": self.layers}
+
+    def check_attended(self, expected: int) -> None:
+        """Refuse a model whose attention did not run segmented (it does not pass the forward's keywords
+        to transformers' attention interface): its examples would have attended to each other."""
+        if len(self.layers) != expected:
+            raise UsageError(f"--packing needs a model whose {expected} attention layers use transformers' attention "
+                             f"interface; {len(self.layers)} did here: drop --packing for this model")
+
+
+def pack(embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, at: torch.Tensor) -> PackedRow:
+    """`embeds` (B, S, d), `mask` (B, S) (1 = a position that holds something), `positions` (B, S) and `at`
+    (B, S) bool, as one row without the padding."""
+    tokens = mask.bool()
+    index = tokens.flatten().nonzero().squeeze(1)  # (N,) the real positions' places in the flattened batch
+    bounds = F.pad(tokens.sum(-1).cumsum(0), (1, 0)).to(torch.int32)
+    return PackedRow(embeds.flatten(0, 1).index_select(0, index)[None], positions.flatten()[index][None],
+                     at.flatten()[index][None], bounds)
