@@ -151,8 +151,8 @@ class TrainConfig:
                             choices=("random", "grouped"))
     packing: bool = _opt(False, "run each micro-batch as one row of its examples end to end, without padding "
                                 "(attention stays within each example; the same batches and losses): faster the "
-                                "more a batch pads. Prompt and LoRA (compare trains last-layer padded); not with --compile or "
-                                "--gradient-checkpointing")
+                                "more a batch pads. Prompt and LoRA (compare trains last-layer padded); not with "
+                                "--compile or --gradient-checkpointing")
     log_every: int = _opt(10, "log the loss every N optimizer steps")
     save_interval: int = _opt(1, "checkpoint every N epochs (and always at the end)")
     save_every_steps: int | None = _opt(None, "also checkpoint every N optimizer steps")

@@ -84,7 +84,7 @@ class PackedRow:
     embeds: torch.Tensor     # (1, N, d)
     positions: torch.Tensor  # (1, N): each example's own, from 0
     at: torch.Tensor         # (1, N) bool: the positions asked for, in the padded layout's row-major order
-    bounds: torch.Tensor     # (B + 1,) int32: where each example starts and ends
+    bounds: torch.Tensor     # (B + 1,) int32 on the CPU: where each example starts and ends
     layers: list = field(default_factory=list)  # the attention modules that ran segmented, filled by the forward
 
     def attention_kwargs(self) -> dict:
@@ -107,6 +107,6 @@ def pack(embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, at: 
     (B, S) bool, as one row without the padding."""
     tokens = mask.bool()
     index = tokens.flatten().nonzero().squeeze(1)  # (N,) the real positions' places in the flattened batch
-    bounds = F.pad(tokens.sum(-1).cumsum(0), (1, 0)).to(torch.int32)
+    bounds = F.pad(tokens.sum(-1).cumsum(0), (1, 0)).to("cpu", torch.int32)  # read on the host by every layer
     return PackedRow(embeds.flatten(0, 1).index_select(0, index)[None], positions.flatten()[index][None],
                      at.flatten()[index][None], bounds)
