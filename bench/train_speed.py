@@ -404,7 +404,7 @@ def spread(r: dict) -> str:
 
 def serves(side: str, method: str) -> bool:
     """Whether `side` runs for `method`: packing is for the methods that pack (not last-layer)."""
-    return method in PACKING_METHODS or not PEFTLAB_SIDES.get(side, {}).get("packing")
+    return method in PACKING_METHODS or not packed(side)
 
 
 def grouped(side: str) -> bool:
@@ -412,9 +412,14 @@ def grouped(side: str) -> bool:
     return side.startswith("peftlab") and PEFTLAB_SIDES[side].get("batch_order", TrainConfig.batch_order) == "grouped"
 
 
+def packed(side: str) -> bool:
+    """Sides that run each batch as one row without padding (`--packing`)."""
+    return PEFTLAB_SIDES.get(side, {}).get("packing", False)
+
+
 def pad_percent(side: str, fixed: dict) -> float:
     """Computed positions beyond the real tokens, in % of the real tokens (soft-prompt positions aside)."""
-    if PEFTLAB_SIDES.get(side, {}).get("packing"):
+    if packed(side):
         return 0.0  # one row of real tokens
     positions = fixed["positions"]["fixed" if side == "ref-fixed" else "grouped" if grouped(side) else "random"]
     return 100.0 * (positions / fixed["tokens"] - 1)

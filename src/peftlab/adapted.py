@@ -162,21 +162,28 @@ def mlps_at(model: nn.Module, tokens: torch.Tensor, targets: torch.Tensor):
     blocks = decoder_blocks(model)[1]
     padded = not bool(tokens.all())  # without padding the lower blocks have nothing to skip
     with contextlib.ExitStack() as stack:
-        for block in blocks[:-1] if padded else ():
-            stack.enter_context(mlp_only_at(block, tokens))
-        stack.enter_context(mlp_only_at(blocks[-1], targets))
+        if padded:
+            token_rows = _flat_rows(tokens)  # once for every lower block
+            for block in blocks[:-1]:
+                stack.enter_context(mlp_only_at(block, token_rows))
+        stack.enter_context(mlp_only_at(blocks[-1], _flat_rows(targets)))
         yield
 
 
-def mlp_only_at(block: nn.Module, positions: torch.Tensor) -> ContextManager:
-    """While open, `block.mlp` runs only on the rows at `positions` (B, S) bool and returns zeros at the
-    others. Left as it is when the block has no `mlp`, when that MLP has an active dropout (fewer rows
-    would draw other masks than a full run), or when it returns anything but one tensor per row."""
+def _flat_rows(positions: torch.Tensor) -> torch.Tensor:
+    """(N,) the rows of the flattened (B * S) positions that are True in `positions` (B, S)."""
+    return positions.flatten().nonzero().squeeze(1)
+
+
+def mlp_only_at(block: nn.Module, index: torch.Tensor) -> ContextManager:
+    """While open, `block.mlp` runs only on the rows `index` (N,) of its flattened (B * S) input and
+    returns zeros at the others. Left as it is when the block has no `mlp`, when that MLP has an active
+    dropout (fewer rows would draw other masks than a full run), or when it returns anything but one
+    tensor per row."""
     mlp = getattr(block, "mlp", None)
     if mlp is None or any(isinstance(m, nn.Dropout) and m.p > 0 and m.training for m in mlp.modules()):
         return contextlib.nullcontext()
     full = mlp.forward
-    index = positions.flatten().nonzero().squeeze(1)  # (N,) rows of the flattened (B * S) positions
 
     def forward(x: torch.Tensor, *args, **kwargs):
         flat = x.flatten(0, -2)                                         # (B * S, d)
