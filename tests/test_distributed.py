@@ -129,6 +129,7 @@ def test_two_ranks_equal_one_process_with_twice_the_batch(runs, name):
     assert_close_logs(log(two), log(one))
     metrics, config = json.loads((two / "metrics.json").read_text()), json.loads((two / "config.json").read_text())
     assert config["resolved"]["world_size"] == 2 and config["resolved"]["global_batch_size"] == 10 * (2 if name == "lora" else 1)
+    assert config["resolved"]["backend"] == "gloo"
     assert len(metrics["peak_memory_mb_per_rank"]) == 2 and metrics["peak_memory_mb"] == max(metrics["peak_memory_mb_per_rank"])
     per_rank = metrics["train_tokens_per_s_per_rank"]
     assert len(per_rank) == 2 and all(v > 0 for v in per_rank)

@@ -54,6 +54,11 @@ def world_size() -> int:
     return dist.get_world_size() if active() else 1
 
 
+def backend() -> str | None:
+    """The process group's backend ("nccl", "gloo"), None outside torchrun: recorded with a run's figures."""
+    return dist.get_backend() if active() else None
+
+
 def is_main() -> bool:
     """Rank 0 alone writes logs, checkpoints, metrics, the adapter and prints."""
     return rank() == 0

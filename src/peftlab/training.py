@@ -317,7 +317,7 @@ def resolved_settings(p: Prepared) -> dict:
     return {"precision": p.cfg.model.precision, "precision_requested": p.precision_requested,
             "device": str(p.device), "device_name": hardware.device_name, "cpu_capability": hardware.cpu_capability,
             "native_bf16": hardware.native_bf16, "threads": torch.get_num_threads(),
-            "world_size": distributed.world_size(),
+            "world_size": distributed.world_size(), "backend": distributed.backend(),
             "global_batch_size": p.cfg.train.batch_size * p.cfg.train.grad_accum * distributed.world_size()}
 
 
