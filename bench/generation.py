@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ablations", action="store_true", help="also time peftlab on the reference's batches, "
                                                                  "and the prompt case without its prefix cache")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                        help="weights and compute, both sides (bf16: rows may differ by rounding, so peftlab == "
+                             "PEFT is reported, not required)")
     return parser.parse_args(argv)
 
 
@@ -90,7 +93,7 @@ def fresh_case(method: str, args: argparse.Namespace) -> Case:
     from peftlab.models import load_model
 
     tasks = args.tasks.split(",")
-    loaded = load_model(args.model, device=args.device, precision="fp32")
+    loaded = load_model(args.model, device=args.device, precision=args.precision)
     cfg = MethodConfig(method=method, num_prompts=args.num_prompts, rank=args.rank, dropout=0.0)
     adapted = apply_method(loaded, cfg, tasks).eval()
     if method == "lora":  # B starts at zero: give it weights, or the adapter would change nothing
@@ -100,7 +103,8 @@ def fresh_case(method: str, args: argparse.Namespace) -> Case:
                 layer.lora_B.weight.copy_(torch.randn(layer.lora_B.weight.shape, generator=generator) * 0.02)
     root = Path(tempfile.mkdtemp(prefix="peftlab-bench-")) / "adapter"
     save_adapter(adapted, root, loaded.path, cfg)
-    base = loaded.model if method == "prompt" else load_model(args.model, device=args.device, precision="fp32").model
+    base = (loaded.model if method == "prompt"
+            else load_model(args.model, device=args.device, precision=args.precision).model)
     label = f"prompt ({args.num_prompts} virtual)" if method == "prompt" else f"LoRA r={args.rank}"
     return Case(label, adapted, loaded.tokenizer, peft_model(base, root, tasks, method), [], tasks)
 
@@ -110,12 +114,12 @@ def run_case(args: argparse.Namespace) -> Case:
     from peftlab.models import load_model
     from peftlab.runs import adapter_dir, load_run
 
-    run_cfg, loaded, adapted = load_run(args.run, device=args.device, precision="fp32")
+    run_cfg, loaded, adapted = load_run(args.run, device=args.device, precision=args.precision)
     if adapted.method.name not in METHODS:
         sys.exit(f"{args.run} is a {adapted.method.name} run: this benchmark takes prompt or LoRA runs")
     method = adapted.method.name
     base = loaded.model if method == "prompt" else load_model(run_cfg.model.model, device=args.device,
-                                                               precision="fp32").model
+                                                               precision=args.precision).model
     return Case(f"{method} ({args.run})", adapted.eval(), loaded.tokenizer,
                 peft_model(base, adapter_dir(args.run), adapted.tasks, method), [], adapted.tasks)
 
@@ -219,15 +223,17 @@ def timed(case: Case, args: argparse.Namespace) -> tuple[dict[str, float], dict[
     return {name: statistics.median(t) for name, t in times.items()}, outputs
 
 
-def checks(case: Case, outputs: dict[str, dict], ref_batch_size: int) -> list[tuple[str, bool]]:
+def checks(case: Case, outputs: dict[str, dict], ref_batch_size: int, exact: bool) -> list[tuple[str, bool]]:
+    """Which rows agree; `exact` (fp32) requires peftlab == PEFT on every unpadded row (in bf16, merged
+    LoRA weights and other kernels round differently, so a row may part ways)."""
     n = len(case.examples)
     plan = ref_batches(case.examples, list(range(n)), ref_batch_size)
     padded = {i for b in plan for i in b if case.examples[i].prompt_len < max(case.examples[j].prompt_len for j in b)}
     unpadded = [i for i in range(n) if i not in padded]
     ours, peft = outputs["peftlab"], outputs["PEFT generate"]
     same = lambda rows: sum(ours[i] == peft[i] for i in rows)  # noqa: E731
-    results = [(f"{case.label}: peftlab == PEFT on unpadded rows: {same(unpadded)}/{len(unpadded)}",
-                same(unpadded) == len(unpadded)),
+    results = [(f"{case.label}: peftlab == PEFT on unpadded rows{'' if exact else ' (bf16: not required)'}: "
+                f"{same(unpadded)}/{len(unpadded)}", same(unpadded) == len(unpadded) or not exact),
                (f"{case.label}: peftlab == PEFT on padded rows (not required): {same(padded)}/{len(padded)}", True)]
     for name, other in outputs.items():
         if name.startswith("peftlab,"):
@@ -260,10 +266,12 @@ def header(args: argparse.Namespace, argv: list[str], case: Case) -> list[str]:
     import transformers
 
     prompt = sum(e.prompt_len for e in case.examples) / len(case.examples)
-    capability = torch.backends.cpu.get_cpu_capability()
+    device = torch.device(args.device)
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
     return ["`" + " ".join(["python", "bench/generation.py", *argv]) + "`",
             "",
-            f"{args.model if not args.run else args.run} | {args.device}, CPU capability {capability} | fp32 | "
+            f"{args.model if not args.run else args.run} | {args.device}, {where} | {args.precision} | "
             f"torch threads {torch.get_num_threads()} | load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} "
             f"cores | torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}",
             "",
@@ -284,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         add_sides(case, args)
         seconds, outputs = timed(case, args)
         measured.append((case, seconds, outputs))
-        results += checks(case, outputs, args.ref_batch_size)
+        results += checks(case, outputs, args.ref_batch_size, exact=args.precision == "fp32")
     print("\n".join(header(args, argv, cases[0]) + table(measured, args)))
     print()
     for line, ok in results:

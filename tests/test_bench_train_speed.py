@@ -48,3 +48,32 @@ def test_sides_on_the_same_batches_agree_at_step_1_and_grouping_pads_less(tmp_pa
         assert len({side["tokens"] for side in sides.values()}) == 1, method
         positions = sides["ref-fixed"]["positions"]
         assert sides["ref-fixed"]["tokens"] <= positions["grouped"] <= positions["random"] < positions["fixed"]
+
+
+def bench_module(name: str):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
+def test_the_table_of_a_two_epoch_run_reads_its_steady_state_against_each_reference():
+    """The H100 run's stored figures give back its printed table, later-epoch ratios included (the
+    steady state past the GPU's per-shape warm-up: peftlab's LoRA epoch 2 against the references')."""
+    train_speed = bench_module("train_speed")
+    stem = ROOT / "bench" / "results" / "vm-20261124T120151"
+    table = train_speed.make_table(json.loads(stem.with_suffix(".json").read_text())["methods"])
+    assert table in stem.with_suffix(".md").read_text()
+    lora = next(line for line in table.splitlines() if line.startswith("| lora | peftlab |")).split(" | ")
+    assert lora[train_speed.COLUMNS.index("later epochs × ref-fixed / ref-dynamic")] == "1.02 / 1.16"
+
+
+def test_profile_step_profiles_both_sides_on_the_same_batches(capsys):
+    profile_step = bench_module("profile_step")
+    assert profile_step.main(["--method", "lora", "--model", "random:tiny-llama", "--warmup", "1",
+                              "--profile-steps", "1", "--rows", "5", "--max-length", "96"]) == 0
+    out = capsys.readouterr().out
+    for side in ("peftlab", "reference (dynamic pad)"):
+        section = out.split(f"## {side}: ")[1].split("## ")[0]
+        assert float(section.split(" ms per step")[0]) > 0 and "aten::" in section, side
