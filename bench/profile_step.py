@@ -32,7 +32,9 @@ from peftlab.training import train_step  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Namespace]:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], add_help=False)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 epilog="The other flags are bench/train_speed.py's: --model, --task, --batch-size, "
+                                        "--max-length, --precision, --device, --seed, --rank.")
     ap.add_argument("--method", default="prompt", choices=train_speed.METHODS)
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps per side first")
     ap.add_argument("--profile-steps", type=int, default=5, help="profiled steps per side")
