@@ -25,8 +25,7 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_speed  # noqa: E402  (this folder's benchmark: its config, reference model and padding)
 
-from peftlab.pipeline import encode_rows, prepare  # noqa: E402
-from peftlab.schedule import epoch_batches  # noqa: E402
+from peftlab.pipeline import prepare  # noqa: E402
 from peftlab.train_state import TrainState  # noqa: E402
 from peftlab.training import train_step  # noqa: E402
 
@@ -55,34 +54,20 @@ def peftlab_steps(args: argparse.Namespace, method: str, tmp: str):
     p = prepare(cfg)
     p.adapted.train()
     optimizer = torch.optim.AdamW(list(p.adapted.named_trainable().values()), lr=cfg.train.lr)
-    batches = random_batches(p, p.examples["train"], args)
+    batches = train_speed.random_batches(p, p.examples["train"], args, 0)
     state = TrainState()
     return p.device, lambda i: train_step(p, optimizer, [batches[i]], cfg.train.lr, state)
 
 
 def reference_steps(args: argparse.Namespace, method: str):
     """The reference's step (train_speed.reference_step) over dynamically padded batches."""
-    cfg = train_speed.run_config(args, method, out="")
-    p = prepare(cfg, base_only=True)
-    examples, _ = encode_rows(p.rows, cfg.data.tasks, p.loaded.tokenizer, p.cfg,
-                              train_speed.get_method(method).num_virtual(cfg.method))
-    model = train_speed.reference_model(p, method, args)
-    model.train()
-    optimizer = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=train_speed.LR[method])
-    autocast = torch.autocast(p.device.type, dtype=torch.bfloat16, enabled=cfg.model.precision == "bf16")
-    batches = random_batches(p, examples["train"], args)
+    loop = train_speed.reference_loop(args, method)
+    batches = train_speed.random_batches(loop.p, loop.examples, args, 0)
 
     def step(i: int) -> float:
-        ids, mask, labels = train_speed.pad(examples["train"], batches[i], None, p.pad_id, p.device)
-        return train_speed.reference_step(model, optimizer, ids, mask, labels, autocast)
-    return p.device, step
-
-
-def random_batches(p, examples: list, args: argparse.Namespace) -> list[list[int]]:
-    """Epoch 1's batches as the reference and `peftlab train --batch-order random` draw them."""
-    lengths = [len(e.input_ids) for e in examples]
-    sizes = [sum(1 for r in p.rows["train"] if r["task"] == t) for t in p.cfg.data.tasks]
-    return epoch_batches(sizes, lengths, args.batch_size, args.seed, 0, "proportional", grouped=False)
+        ids, mask, labels = train_speed.pad(loop.examples, batches[i], None, loop.p.pad_id, loop.p.device)
+        return train_speed.reference_step(loop.model, loop.optimizer, ids, mask, labels, loop.autocast)
+    return loop.p.device, step
 
 
 def profiled(name: str, device: torch.device, step, warmup: int, steps: int, rows: int) -> None:

@@ -43,6 +43,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -54,7 +55,7 @@ from peftlab.memory import PeakMemory
 from peftlab.methods import get_method
 from peftlab.methods.prompt_tuning import init_text_for
 from peftlab.models import decoder_blocks, resolve_device
-from peftlab.pipeline import encode_rows, prepare
+from peftlab.pipeline import Prepared, encode_rows, prepare
 from peftlab.schedule import epoch_batches
 
 METHODS = ("prompt", "lora", "last-layer")
@@ -157,38 +158,65 @@ def pad(examples, idx: list[int], width: int | None, pad_id: int, device) -> tup
     return ids.to(device), mask.to(device), labels.to(device)
 
 
-def run_reference(args: argparse.Namespace, method: str, fixed: bool) -> dict:
+@dataclass
+class ReferenceLoop:
+    """What the reference side trains with (also what profile_step.py profiles)."""
+    p: Prepared
+    examples: list                 # the encoded training rows (prompt: its soft prompt not included)
+    num_virtual: int
+    model: torch.nn.Module         # the PEFT-wrapped (or partly unfrozen) model
+    optimizer: torch.optim.Optimizer
+    autocast: torch.autocast
+    flops_per_token: float
+
+
+def task_sizes(p: Prepared) -> list[int]:
+    """Training rows per task."""
+    return [sum(1 for r in p.rows["train"] if r["task"] == t) for t in p.cfg.data.tasks]
+
+
+def random_batches(p: Prepared, examples: list, args: argparse.Namespace, epoch: int) -> list[list[int]]:
+    """The epoch's random batches: what a shuffling DataLoader gives, and `peftlab train` draws too."""
+    lengths = [len(e.input_ids) for e in examples]
+    return epoch_batches(task_sizes(p), lengths, args.batch_size, args.seed, epoch, "proportional", grouped=False)
+
+
+def reference_loop(args: argparse.Namespace, method: str) -> ReferenceLoop:
     cfg = run_config(args, method, out="")
     p = prepare(cfg, base_only=True)
     num_virtual = get_method(method).num_virtual(cfg.method)
     examples, _ = encode_rows(p.rows, cfg.data.tasks, p.loaded.tokenizer, p.cfg, num_virtual)
-    examples = examples["train"]
-    flops = flops_per_token(p.loaded.model, method)
+    flops = flops_per_token(p.loaded.model, method)  # the base model's, before an adapter joins it
     model = reference_model(p, method, args)
     model.train()
     trainable = [q for q in model.parameters() if q.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=LR[method], weight_decay=0.0)
-    sizes = [sum(1 for r in p.rows["train"] if r["task"] == t) for t in cfg.data.tasks]
-    lengths = [len(e.input_ids) for e in examples]
-    autocast = torch.autocast(p.device.type, dtype=torch.bfloat16, enabled=p.cfg.model.precision == "bf16")
+    return ReferenceLoop(
+        p, examples["train"], num_virtual, model, torch.optim.AdamW(trainable, lr=LR[method], weight_decay=0.0),
+        torch.autocast(p.device.type, dtype=torch.bfloat16, enabled=p.cfg.model.precision == "bf16"), flops)
+
+
+def run_reference(args: argparse.Namespace, method: str, fixed: bool) -> dict:
+    loop = reference_loop(args, method)
+    p, examples = loop.p, loop.examples
     torch.manual_seed(args.seed)
     memory = PeakMemory(p.device).start()
     losses, epoch_times, tokens, padded = [], [], 0, 0
     for epoch in range(epochs_for(args, method)):
         elapsed = 0.0
-        for batch in epoch_batches(sizes, lengths, args.batch_size, args.seed, epoch, "proportional", grouped=False):
+        for batch in random_batches(p, examples, args, epoch):
             began = time.perf_counter()
-            ids, mask, labels = pad(examples, batch, args.max_length - num_virtual if fixed else None, p.pad_id,
+            ids, mask, labels = pad(examples, batch, args.max_length - loop.num_virtual if fixed else None, p.pad_id,
                                     p.device)
-            losses.append(reference_step(model, optimizer, ids, mask, labels, autocast))
+            losses.append(reference_step(loop.model, loop.optimizer, ids, mask, labels, loop.autocast))
             elapsed += time.perf_counter() - began
             tokens += int(mask.sum())
             padded += mask.numel()
         epoch_times.append(elapsed)
+    lengths = [len(e.input_ids) for e in examples]
     return {"losses": losses, "epoch_times_s": epoch_times, "tokens": tokens, "padded_tokens": padded,
             "tokens_per_s": tokens / sum(epoch_times), "peak_memory_mb": memory.stop(), "memory_kind": memory.kind,
-            "flops_per_token": flops, "precision": p.cfg.model.precision, **cuda_reserved(p.device),
-            "positions": positions(lengths, sizes, args, method, num_virtual)}
+            "flops_per_token": loop.flops_per_token, "precision": p.cfg.model.precision, **cuda_reserved(p.device),
+            "positions": positions(lengths, task_sizes(p), args, method, loop.num_virtual)}
 
 
 def reference_step(model, optimizer, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, autocast) -> float:

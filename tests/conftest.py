@@ -38,6 +38,11 @@ def make_config(tmp_path: Path | None = None, **overrides) -> RunConfig:
     return cfg
 
 
+def step_losses(run: Path) -> list[float]:
+    """The step losses a run logged (log.jsonl's "step" records), in order."""
+    return [r["loss"] for r in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if r.get("event") == "step"]
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return path

@@ -3,21 +3,16 @@ steps, and gone from the blocks afterwards (evaluation and generation run eager)
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import make_config
+from conftest import make_config, step_losses
 from peftlab.compiling import CompiledBlocks
 from peftlab.errors import UsageError
 from peftlab.models import decoder_blocks
 from peftlab.training import train
-
-
-def _step_losses(run) -> list[float]:
-    return [r["loss"] for r in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if r.get("event") == "step"]
 
 
 @pytest.mark.parametrize("method", ["lora"])  # one method: compiling takes ~30 s on 2 cores
@@ -34,7 +29,7 @@ def test_compiled_training_equals_eager_and_the_blocks_are_eager_again_after(tmp
         runs[compile_] = out
         if compile_:
             assert counters["stats"]["unique_graphs"] >= 1  # dynamo really compiled the blocks
-    eager, compiled = (_step_losses(runs[k]) for k in (False, True))
+    eager, compiled = (step_losses(runs[k]) for k in (False, True))
     assert len(eager) == 2 and max(abs(a - b) for a, b in zip(eager, compiled)) < 1e-5
     name = "adapter_model.safetensors"
     a, b = (load_file(str(runs[k] / "adapter" / name)) for k in (False, True))

@@ -12,7 +12,6 @@ one process, and `--compile` (inductor) equal to eager.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,15 +19,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ARCHS, make_config
+from conftest import ARCHS, make_config, step_losses
 from peftlab import decoding
 from peftlab.memory import CUDA_KIND
 from peftlab.training import train
+from test_distributed import env as subprocess_env
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 METHODS = ("prompt", "lora", "last-layer")
-SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +45,7 @@ def run(tmp_path: Path, name: str, **overrides) -> tuple[dict, list[float]]:
     settings = dict(max_train_samples=16, max_eval_samples=4, log_every=1, report_to="none", progress="lines")
     cfg = make_config(tmp_path / name, **(settings | overrides))
     metrics = train(cfg, announce=lambda *_: None)
-    log = [json.loads(line) for line in (Path(cfg.train.out) / "log.jsonl").read_text().splitlines()]
-    return metrics, [r["loss"] for r in log if r.get("event") == "step"]
+    return metrics, step_losses(Path(cfg.train.out))
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -107,8 +105,7 @@ def test_one_torchrun_rank_on_nccl_trains_like_one_process(tmp_path):
     data_args = ["--model", "random:tiny-llama", "--device", "cuda", "--precision", "fp32", "--method", "lora",
                  "--max-train-samples", "16", "--max-eval-samples", "4", "--max-length", "128", "--log-every", "1",
                  "--report-to", "none", "--progress", "lines", "--epochs", "2", "--batch-size", "4"]
-    env = os.environ | {"PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-                        "NVIDIA_TF32_OVERRIDE": "0"}
+    env = subprocess_env() | {"NVIDIA_TF32_OVERRIDE": "0"}
     launched = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
                                "-m", "peftlab", "train", *data_args, "--out", str(tmp_path / "rank")],
                               env=env, capture_output=True, text=True, timeout=300)
@@ -116,8 +113,7 @@ def test_one_torchrun_rank_on_nccl_trains_like_one_process(tmp_path):
     alone = subprocess.run([sys.executable, "-m", "peftlab", "train", *data_args, "--out", str(tmp_path / "alone")],
                            env=env, capture_output=True, text=True, timeout=300)
     assert alone.returncode == 0, alone.stderr[-3000:]
-    losses = [[r["loss"] for r in map(json.loads, (tmp_path / name / "log.jsonl").read_text().splitlines())
-               if r.get("event") == "step"] for name in ("rank", "alone")]
+    losses = [step_losses(tmp_path / name) for name in ("rank", "alone")]
     assert len(losses[0]) > 2 and losses[0] == pytest.approx(losses[1], rel=1e-5, abs=1e-6)
     backends = [json.loads((tmp_path / name / "config.json").read_text())["resolved"]["backend"]
                 for name in ("rank", "alone")]

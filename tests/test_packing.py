@@ -24,7 +24,7 @@ from peftlab.packing import SEGMENTED, attention_by_segments
 from peftlab.rundir import differing_keys
 from peftlab.training import train
 
-from conftest import ARCHS, make_config, qa_rows, spread_weights, write_jsonl
+from conftest import ARCHS, make_config, qa_rows, spread_weights, step_losses, write_jsonl
 
 ROWS = [{"article": "The council met on Monday and approved the budget for the new school.", "summary": "Budget approved."},
         {"article": "Rain is expected all week.", "summary": "A wet week ahead, says the forecast."},
@@ -123,8 +123,7 @@ def _trained(root: Path, data: Path, packing: bool, **kw) -> list[float]:
     cfg = make_config(root, data=str(data), task="qa", method="lora", rank=4, dropout=0.0, max_train_samples=12,
                       log_every=1, packing=packing, **kw)
     train(cfg, announce=lambda _: None)
-    log = (Path(cfg.train.out) / "log.jsonl").read_text().splitlines()
-    return [r["loss"] for r in map(json.loads, log) if r["event"] == "step"]
+    return step_losses(Path(cfg.train.out))
 
 
 def test_a_run_trains_the_same_with_packing_and_a_resume_may_switch_it(tmp_path):
