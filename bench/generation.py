@@ -11,7 +11,7 @@ Cases (--methods): `prompt` (fresh text-init prompts, --num-prompts virtual toke
 `lora` (r=--rank on the attention projections with a random non-zero B, so the adapter changes
 outputs; PEFT computes it unmerged). `--run DIR` takes a trained prompt or LoRA run instead. With
 --ablations, more peftlab sides show what each part buys (same loop on the reference's batches; the
-prompt run without its prefix cache).
+prompt run without its prefix cache; on a CPU in fp32, plain matmuls instead of prepacked weights).
 
 Every side runs once on a few requests to warm up, then --repeats interleaved rounds over all
 requests (background load hits every side alike); the median counts, and the first round's outputs are
@@ -20,7 +20,7 @@ reference batch (PEFT puts a soft prompt before the padding and ignores position
 may differ there; those are reported, not required), and every ablation == peftlab on every row.
 
     python bench/generation.py                   # embedded SmolLM2-135M, 24 summarize rows, 64 new tokens
-    python bench/generation.py --ablations       # + peftlab at batch 8, + prompt without the prefix cache
+    python bench/generation.py --ablations       # + peftlab at batch 8, + prompt without the prefix cache, + no prepacking
     python bench/generation.py --tasks summarize,qa,translate --per-task 8
 """
 
@@ -43,6 +43,7 @@ from peftlab.data.collate import Example, collate, encode
 from peftlab.data.sources import load_data
 from peftlab.data.tasks import get_task
 from peftlab.decoding import generate_ids, stop_ids
+from peftlab.prepacked import supported
 
 METHODS = ("prompt", "lora")
 
@@ -161,13 +162,14 @@ def ref_batches(examples: list[Example], indices: list[int], size: int) -> list[
     return out
 
 
-def peftlab_side(case: Case, batch_size: int, prefix_cache: bool = True):
+def peftlab_side(case: Case, batch_size: int, prefix_cache: bool = True, prepack: bool = True):
     """`generate_ids` one task at a time, as `evaluation.split_quality` calls it."""
     def run(indices: list[int], max_new_tokens: int) -> dict[int, list[int]]:
         out = {}
         for group in by_task(case.examples, indices):
             ids = generate_ids(case.adapted, case.tokenizer, [case.examples[i] for i in group],
-                               max_new_tokens=max_new_tokens, batch_size=batch_size, prefix_cache=prefix_cache)
+                               max_new_tokens=max_new_tokens, batch_size=batch_size, prefix_cache=prefix_cache,
+                               prepack=prepack)
             out.update(zip(group, ids))
         return out
     return run
@@ -200,6 +202,8 @@ def add_sides(case: Case, args: argparse.Namespace) -> None:
         case.sides[f"peftlab, batch {args.ref_batch_size}"] = peftlab_side(case, args.ref_batch_size)
         if case.adapted.prompts is not None:
             case.sides["peftlab, no prefix cache"] = peftlab_side(case, args.gen_batch_size, prefix_cache=False)
+        if supported(case.adapted.model):
+            case.sides["peftlab, no prepacking"] = peftlab_side(case, args.gen_batch_size, prepack=False)
 
 
 # ------------------------------------------------------------------ timing and checks

@@ -1,6 +1,7 @@
 """bench/generation.py end to end on a tiny random Llama: both cases (prompt, LoRA) time PEFT's
 `generate` and peftlab's eval path on the same requests, and their checks pass (peftlab == PEFT on
-unpadded rows; every ablation == peftlab on every row)."""
+unpadded rows; every ablation, plain matmuls instead of prepacked weights included, == peftlab on every
+row)."""
 
 from __future__ import annotations
 
@@ -29,5 +30,6 @@ def test_both_cases_time_every_side_and_pass_their_checks():
         assert f"| {case} | PEFT generate | 2 + 2 + 1 + 2 + 2 + 1 rows |" in out
         assert f"| {case} | peftlab | 5 + 5 rows |" in out
         assert f"| {case} | peftlab, batch 2 |" in out
+        assert f"| {case} | peftlab, no prepacking | 5 + 5 rows |" in out  # a CPU in fp32
     assert "| prompt (20 virtual) | peftlab, no prefix cache |" in out
-    assert out.count("\nok    ") == 7 and "FAIL" not in out
+    assert out.count("\nok    ") == 9 and "FAIL" not in out

@@ -42,6 +42,7 @@ from . import distributed
 from .adapted import AdaptedLM
 from .data.collate import Batch, Example, collate, encode, length_groups
 from .data.tasks import get_task
+from .prepacked import prepacked_linears
 
 
 @lru_cache(maxsize=8)
@@ -384,12 +385,13 @@ def generate_for_examples(adapted: AdaptedLM, tokenizer, examples: list[Example]
 def generate_ids(adapted: AdaptedLM, tokenizer, examples: list[Example], *, max_new_tokens: int,
                  batch_size: int, stop_at_newline: bool = True, prefix_cache: bool = True,
                  on_token: Callable[[list[list[int]]], None] | None = None, num_beams: int = 1,
-                 min_new_tokens: int = 0) -> list[list[int]]:
+                 min_new_tokens: int = 0, prepack: bool = True) -> list[list[int]]:
     """New token ids in example order (stop token excluded). Batches of up to `batch_size` are cut from a
     length-sorted order (less padding) and may mix tasks; under torchrun they are small enough that
     every rank gets one. Every batch starts from one `PrefixCache` of the examples (soft prompt, each
     task's shared head) unless `prefix_cache=False`. `num_beams` > 1 decodes with beam search instead
-    of greedy (no prefix cache, no streaming)."""
+    of greedy (no prefix cache, no streaming). On a CPU in fp32 the linear layers multiply with
+    prepacked weights (`prepacked`) unless `prepack=False`."""
     stops = stop_ids(tokenizer, stop_at_newline)
     blanks = blank_ids(tokenizer) if min_new_tokens > 0 else frozenset()
     out: list[list[int]] = [[] for _ in examples]
@@ -399,7 +401,7 @@ def generate_ids(adapted: AdaptedLM, tokenizer, examples: list[Example], *, max_
               min_new_tokens=min_new_tokens, blanks=blanks)
     size = max(1, min(batch_size, -(-len(examples) // distributed.world_size())))
     chunks = length_groups([e.prompt_len for e in examples], size)  # similar lengths pad less
-    with adapted.generating():
+    with adapted.generating(), prepacked_linears(adapted.model, prepack):
         prefix = prefix_cache_for(adapted, examples, prefix_cache) if num_beams == 1 else None
         for turn in distributed.my_turns(len(chunks)):  # under torchrun each rank decodes its own batches
             chunk = chunks[turn]
