@@ -25,7 +25,9 @@ positions come from the mask), so a row's tokens never depend on its batch:
 - the prefill runs in groups of similar length (`PREFILL_ROWS`), so a large batch pads no more than
   small ones; the groups' keys/values are laid side by side, left-padded, in one cache;
 - that cache (`KVBuffer`) has room for every token still to come and is written in place;
-- a row that stops leaves the batch (and the cache) at once: a batch costs what its live rows cost.
+- a row that stops leaves the batch (and the cache) at once: a batch costs what its live rows cost;
+- on a CPU in fp32 a step's few rows multiply with weights packed once per call (`prepacked`) rather
+  than by the matmul library's per-call repacking.
 """
 
 from __future__ import annotations

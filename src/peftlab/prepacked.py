@@ -103,7 +103,7 @@ def prepacked_linears(model: nn.Module, enabled: bool = True) -> Iterator[Packs 
 
 
 PACKED_ROWS = 128  # up to this many rows per call a packed weight wins (decoding steps); the prefill's
-                  # hundreds of rows are compute-bound, and there the library's own blocking did as well
+                  # hundreds of rows are compute-bound, and there the library's own path did better (bench/README.md)
 
 
 def _packed_forward(layer: nn.Linear, packs: Packs):
