@@ -72,7 +72,7 @@ def test_lora_merged_copies_are_packed_as_the_weights_they_stand_for():
     torch.testing.assert_close(got, merged, rtol=1e-5, atol=1e-5)
 
 
-def test_autograd_and_other_dtypes_take_the_layers_own_path():
+def test_autograd_many_rows_and_other_dtypes_take_the_layers_own_path():
     _, adapted = tiny()
     layer = next(m for m in adapted.model.modules() if type(m) is nn.Linear)
     x = torch.randn(4, layer.in_features, requires_grad=True)
@@ -80,6 +80,7 @@ def test_autograd_and_other_dtypes_take_the_layers_own_path():
         y = layer(x)  # autograd on: a training forward never reads a pack
         y.sum().backward()
         with torch.no_grad():
+            layer(torch.randn(prepacked.PACKED_ROWS + 1, layer.in_features))  # a prefill's many rows
             bf16 = layer.to(torch.bfloat16)(x.detach().bfloat16())  # weight and input in another dtype
         layer.float()
         assert packs.calls == 0
