@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mmap
+
 import torch
 
 from peftlab.memory import PeakMemory, rss_bytes
@@ -15,8 +17,11 @@ def test_cpu_kind_names_rss_growth():
 def test_cpu_peak_is_growth_over_the_start_baseline():
     memory = PeakMemory(torch.device("cpu")).start()
     assert memory.peak_mb() >= 0.0  # the baseline is subtracted: nothing loaded before counts
-    block = torch.ones(64 * 2**20 // 4)  # 64 MiB of float32, touched so it is resident
+    # 64 MiB of fresh anonymous pages, touched so they are resident. Not a tensor: malloc may hand a tensor
+    # blocks an earlier test freed and glibc kept resident, which is no growth at all (seen after generation).
+    block = mmap.mmap(-1, 64 * 2**20)
+    block.write(b"\1" * len(block))
     grown = memory.stop()
-    del block
+    block.close()
     assert 48.0 <= grown < 1024.0
     assert rss_bytes() > 0
