@@ -33,6 +33,14 @@ def tiny(arch: str = "random:tiny-llama", method: str = "prompt"):
     return loaded.tokenizer, adapted.eval()
 
 
+def summaries(tokenizer, adapted, n: int) -> list:
+    """n built-in summarize rows, encoded as eval encodes them."""
+    from conftest import ROWS
+
+    return [encode(dict(r, task="summarize"), get_task("summarize"), tokenizer, max_length=120,
+                   num_virtual=adapted.num_virtual, task_id=0) for r in ROWS["summarize"](n)]
+
+
 def instance_forwards(model: nn.Module) -> list[str]:
     return [name for name, m in model.named_modules() if "forward" in m.__dict__]
 
@@ -117,11 +125,8 @@ def test_off_when_disabled_not_fp32_or_too_large_for_memory(monkeypatch):
 def test_greedy_tokens_are_the_same_with_and_without_packing(arch, method):
     """End to end through `generate_ids` (prefill in groups, decoding steps, rows leaving): GPT-2's
     blocks are `Conv1D`s, so there only the LM head runs packed."""
-    from conftest import ROWS
-
     tokenizer, adapted = tiny(arch, method)
-    examples = [encode(dict(r, task="summarize"), get_task("summarize"), tokenizer, max_length=120,
-                       num_virtual=adapted.num_virtual, task_id=0) for r in ROWS["summarize"](10)]
+    examples = summaries(tokenizer, adapted, 10)
     kw = dict(max_new_tokens=12, batch_size=32, stop_at_newline=False)
     plain = generate_ids(adapted, tokenizer, examples, prepack=False, **kw)
     assert len({tuple(ids) for ids in plain}) > 1  # the rows' outputs depend on their inputs
@@ -132,13 +137,11 @@ def test_the_packs_memory_goes_back_after_generation():
     """The packs are a second copy of the weights (513 MiB for the embedded SmolLM2-135M); once dropped,
     the process is not left that much larger. glibc keeps freed blocks that lie under live ones unless
     `malloc_trim` hands them back: without it RSS stayed ~470 MiB up after this generation."""
-    from conftest import ROWS
     from peftlab.memory import rss_bytes
 
     loaded = load_model("default", device="cpu")
     adapted = apply_method(loaded, MethodConfig(method="prompt", num_prompts=3), ["summarize"]).eval()
-    examples = [encode(dict(r, task="summarize"), get_task("summarize"), loaded.tokenizer, max_length=120,
-                       num_virtual=adapted.num_virtual, task_id=0) for r in ROWS["summarize"](4)]
+    examples = summaries(loaded.tokenizer, adapted, 4)
     generate_ids(adapted, loaded.tokenizer, examples, max_new_tokens=2, batch_size=32, prepack=False)
     before = rss_bytes()
     generate_ids(adapted, loaded.tokenizer, examples, max_new_tokens=2, batch_size=32)

@@ -11,9 +11,9 @@ own compiler does for frozen weights on a CPU. What it buys is measured by `benc
 at most `PACKED_ROWS` rows (the decoding steps; the prefill keeps the library's path). A weight is
 packed the first time it is used (so only what generation reads is packed, and LoRA's merged copies,
 which stand in for a layer's weight through `functional_call`, are packed as what they are) and the
-packs are dropped on exit, their memory handed back to the OS: they are valid only while the weights do not change, which generation
-guarantees and training does not — a forward with autograd on, or in any other dtype or device,
-takes the layer's own path. The packs are a second copy of the weights they hold (513 MiB for
+packs are dropped on exit, their memory handed back to the OS: they are valid only while the weights
+do not change, which generation guarantees and training does not — a forward with autograd on, or in
+any other dtype or device, takes the layer's own path. The packs are a second copy of the weights they hold (513 MiB for
 SmolLM2-135M), so the context stays off when that copy would not fit in half the memory available.
 
 The results are the matmul's to fp32 rounding (another kernel, another summation order), as between
@@ -35,7 +35,8 @@ from .models import swapped_forward
 
 
 class Packs:
-    """The packed weights of one `prepacked_linears` context, by weight (held, so no id is reused)."""
+    """The packed weights of one `prepacked_linears` context, by `id` of the weight (each weight is held
+    beside its pack, so no id is reused while the context is open)."""
 
     def __init__(self):
         self._packed: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -45,10 +46,9 @@ class Packs:
         self._packed.clear()
 
     def of(self, weight: torch.Tensor) -> torch.Tensor:
-        held = self._packed.get(id(weight))
-        if held is None or held[0] is not weight:
-            held = self._packed[id(weight)] = (weight, torch.ops.mkldnn._reorder_linear_weight(weight))
-        return held[1]
+        if id(weight) not in self._packed:
+            self._packed[id(weight)] = (weight, torch.ops.mkldnn._reorder_linear_weight(weight))
+        return self._packed[id(weight)][1]
 
     def linear(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         self.calls += 1
@@ -76,7 +76,7 @@ def _onednn_linear_works() -> bool:
 
 def fits(model: nn.Module) -> bool:
     """A copy of every linear weight fits in half of the memory available now."""
-    size = sum(m.weight.numel() * m.weight.element_size() for m in model.modules() if isinstance(m, nn.Linear))
+    size = sum(m.weight.numel() * m.weight.element_size() for m in _linear_layers(model))
     available = available_bytes()
     return available is None or size <= available // 2
 
@@ -101,13 +101,17 @@ def prepacked_linears(model: nn.Module, enabled: bool = True) -> Iterator[Packs 
     packs = Packs()
     try:
         with contextlib.ExitStack() as stack:
-            for layer in model.modules():
-                if type(layer) is nn.Linear:
-                    stack.enter_context(swapped_forward(layer, _packed_forward(layer, packs)))
+            for layer in _linear_layers(model):
+                stack.enter_context(swapped_forward(layer, _packed_forward(layer, packs)))
             yield packs
     finally:
         packs.clear()
         _return_freed_memory()
+
+
+def _linear_layers(model: nn.Module) -> list[nn.Linear]:
+    """The layers that run packed (plain `nn.Linear`s; a subclass may compute something else)."""
+    return [m for m in model.modules() if type(m) is nn.Linear]
 
 
 def _return_freed_memory() -> None:
