@@ -8,8 +8,11 @@ the prompt), the same lr, batch size and precision. The reference pads each batc
 `peftlab train` as it ships (`--batch-order random`): the reference's very batches, so its step-1 loss
 must agree (same math; the difference is printed). `peftlab-grouped` is `--batch-order grouped`
 (length-grouped batches: the same examples per epoch, in other batches). Optional sides (`--sides`):
-`peftlab-packed` (`--packing`: the reference's batches, each run as one row without padding; prompt and
-LoRA), `peftlab-ckpt` (`--gradient-checkpointing`: memory for time) and `peftlab-compile` (`--compile`).
+`peftlab-packed` (`--packing`: the reference's batches, each run as one row without padding, the prefix
+every example shares once; prompt and LoRA), `peftlab-packed-unshared` (the same with each example
+running its shared prefix again: what sharing buys; an ablation of this benchmark's child process, not
+an option of peftlab), `peftlab-ckpt` (`--gradient-checkpointing`: memory for time) and
+`peftlab-compile` (`--compile`).
 Each side of each method runs in its own process (this script with --side), so peak memory is that
 side's alone. With --rounds N every side runs N times, the rounds interleaved (all sides of all methods,
 then again): the table gives each side's median figures, and each ratio is the median of the ratios
@@ -60,9 +63,10 @@ from peftlab.schedule import epoch_batches
 
 METHODS = ("prompt", "lora", "last-layer")
 SIDES = ("ref-fixed", "ref-dynamic", "peftlab", "peftlab-grouped")
-OPTIONAL_SIDES = ("peftlab-packed", "peftlab-ckpt", "peftlab-compile")
+OPTIONAL_SIDES = ("peftlab-packed", "peftlab-packed-unshared", "peftlab-ckpt", "peftlab-compile")
 PEFTLAB_SIDES = {"peftlab": {}, "peftlab-grouped": {"batch_order": "grouped"},  # TrainConfig fields per side
-                 "peftlab-packed": {"packing": True}, "peftlab-ckpt": {"gradient_checkpointing": True},
+                 "peftlab-packed": {"packing": True}, "peftlab-packed-unshared": {"packing": True},
+                 "peftlab-ckpt": {"gradient_checkpointing": True},
                  "peftlab-compile": {"compile": True}}
 LR = {"prompt": 3e-2, "lora": 1e-3, "last-layer": 1e-4}
 HERE = Path(__file__).resolve().parent
@@ -244,8 +248,11 @@ def positions(lengths: list[int], sizes: list[int], args: argparse.Namespace, me
 # ------------------------------------------------------------------ the peftlab side
 
 def run_peftlab(args: argparse.Namespace, method: str, side: str) -> dict:
+    from peftlab.adapted import AdaptedLM
     from peftlab.training import train
 
+    if side == "peftlab-packed-unshared":  # this child process only: every example runs its shared prefix again
+        AdaptedLM.shared_columns = lambda self, batch, at: 0
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         metrics = train(run_config(args, method, str(run), **PEFTLAB_SIDES[side]), announce=lambda *a, **k: None)

@@ -91,19 +91,83 @@ def test_attention_stays_within_each_packed_example(arch, tokenizer):
 
 
 
-def test_attention_runs_once_per_example_and_layer_on_that_example_alone(tokenizer, monkeypatch):
+def _query_lengths(adapted, batch, monkeypatch) -> list[int]:
+    """The query lengths transformers' SDPA attention ran on in a packed forward, in order."""
     import transformers.integrations.sdpa_attention as sdpa
 
-    adapted = _adapted("random:tiny-llama", "prompt")
-    batch = _batch(adapted, tokenizer)
-    lengths = (batch.attention_mask.sum(-1) + adapted.num_virtual).tolist()
     seen: list[int] = []
     full = sdpa.sdpa_attention_forward
     monkeypatch.setattr(sdpa, "sdpa_attention_forward", lambda m, q, *a, **k: seen.append(q.shape[2]) or full(m, q, *a, **k))
     with torch.no_grad():
         adapted.loss_terms(batch, packed=True)
+    return seen
+
+
+def _targets_at(adapted, batch) -> torch.Tensor:
+    return torch.nn.functional.pad(batch.labels[:, 1:] != -100, (adapted.num_virtual, 1))
+
+
+def test_attention_runs_once_per_example_and_layer_on_that_example_alone(tokenizer, monkeypatch):
+    adapted = _adapted("random:tiny-llama", "prompt", tasks=("summarize", "qa"))
+    batch = _batch(adapted, tokenizer, task_ids=[0, 1, 0])  # two tasks' prompts: no prefix in common
+    assert adapted.shared_columns(batch, _targets_at(adapted, batch)) == 0
+    lengths = (batch.attention_mask.sum(-1) + adapted.num_virtual).tolist()
     layers = adapted.model.config.num_hidden_layers
-    assert seen == lengths * layers  # per layer: each example's own queries, in order
+    assert _query_lengths(adapted, batch, monkeypatch) == lengths * layers  # per layer: each example's own queries
+
+
+def test_the_prefix_every_row_shares_runs_once_and_each_example_attends_to_it(tokenizer, monkeypatch):
+    adapted = _adapted("random:tiny-llama", "prompt")
+    batch = _batch(adapted, tokenizer)
+    shared = adapted.shared_columns(batch, _targets_at(adapted, batch))
+    common = 0
+    while bool((batch.input_ids[:, common] == batch.input_ids[0, common]).all()):
+        common += 1
+    assert shared == adapted.num_virtual + common > adapted.num_virtual  # the soft prompt, then the instruction
+    lengths = (batch.attention_mask.sum(-1) + adapted.num_virtual).tolist()
+    layers = adapted.model.config.num_hidden_layers
+    # per layer: the prefix's own queries, then each example's (prefix columns in front of its own)
+    assert _query_lengths(adapted, batch, monkeypatch) == [shared, *lengths] * layers
+
+
+def test_no_prefix_is_shared_by_one_row_or_under_an_active_dropout(tokenizer):
+    adapted = _adapted("random:tiny-llama", "lora")
+    batch = _batch(adapted, tokenizer)
+    at = _targets_at(adapted, batch)
+    assert adapted.shared_columns(batch, at) > 0  # the instruction tokens, dropout 0
+    one = _batch(adapted, tokenizer, rows=ROWS[:1])
+    assert adapted.shared_columns(one, _targets_at(adapted, one)) == 0
+    dropping = apply_method(load_model("random:tiny-llama"), MethodConfig(method="lora", rank=4, dropout=0.1),
+                            ["summarize"]).train()
+    assert dropping.shared_columns(batch, at) == 0  # each row draws its own dropout mask on those columns
+    assert dropping.eval().shared_columns(batch, at) == adapted.shared_columns(batch, at)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_identical_rows_share_up_to_their_first_target_and_keep_their_losses(arch, tokenizer):
+    adapted = _adapted(arch, "prompt")
+    batch = _batch(adapted, tokenizer, rows=[ROWS[1]] * 3)
+    at = _targets_at(adapted, batch)
+    first_target = int(at[0].nonzero()[0])
+    assert adapted.shared_columns(batch, at) == first_target  # every column alike: the targets' stay per row
+    losses, _, _, grads = _terms(adapted, batch, packed=False)
+    p_losses, _, _, p_grads = _terms(adapted, batch, packed=True)
+    torch.testing.assert_close(p_losses, losses, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(p_grads["prompts.weight"], grads["prompts.weight"], rtol=1e-4, atol=1e-5)
+
+
+def test_examples_after_a_shared_prefix_still_attend_only_to_it_and_themselves(tokenizer):
+    adapted = _adapted("random:tiny-llama", "lora")
+    batch = _batch(adapted, tokenizer)
+    shared = adapted.shared_columns(batch, _targets_at(adapted, batch))
+    other = dataclasses.replace(batch, input_ids=batch.input_ids.clone())
+    other.input_ids[1, shared:shared + 3] = (other.input_ids[1, shared:shared + 3] + 7) % 1000  # after the prefix
+    assert adapted.shared_columns(other, _targets_at(adapted, other)) == shared
+    with torch.no_grad():
+        before, rows, _ = adapted.loss_terms(batch, packed=True)
+        after, _, _ = adapted.loss_terms(other, packed=True)
+    torch.testing.assert_close(after[rows != 1], before[rows != 1], rtol=1e-5, atol=1e-6)  # examples 0 and 2
+    assert not torch.allclose(after[rows == 1], before[rows == 1])
 
 
 def test_the_attention_implementation_is_back_after_a_packed_forward_also_one_that_raised(tokenizer):

@@ -142,14 +142,34 @@ class AdaptedLM(nn.Module):
 
     def _packed_hidden_at(self, batch: Batch, at: torch.Tensor, trim: bool) -> torch.Tensor:
         """The same as `_hidden_at`, from one forward of the batch packed into a row (`packing.pack`):
-        no padding left, so only the final block's MLP has positions to skip."""
-        row = pack(*self.embed(batch.input_ids, batch.attention_mask, batch.task_ids), at)
+        no padding left, and the columns every row shares (`shared_columns`) run once; only the final
+        block's MLP has positions to skip."""
+        row = pack(*self.embed(batch.input_ids, batch.attention_mask, batch.task_ids), at,
+                   shared=self.shared_columns(batch, at))
         with attention_by_segments(self.model), \
                 mlps_at(self.model, torch.ones_like(row.at), row.at) if trim else contextlib.nullcontext():
             out = self.model.base_model(inputs_embeds=row.embeds, position_ids=row.positions, use_cache=False,
                                         **row.attention_kwargs())
         row.check_attended(len(decoder_blocks(self.model)[1]))
         return out.last_hidden_state[row.at]
+
+    def shared_columns(self, batch: Batch, at: torch.Tensor) -> int:
+        """P: how many leading columns (soft prompt included) hold the same input, through the same
+        parameters, in every row of `batch` — the same task's soft prompt, then the same tokens — before
+        any column in `at` (B, n + T) bool. Causal attention makes their keys, values and states the same
+        in every row too, so a packed forward can compute them once and let each row attend to them
+        (`packing.pack`); the gradient reaching them is the sum over rows either way. 0 with one row, and
+        while a dropout is active: every row draws its own mask there, so the rows' columns differ."""
+        rows = batch.input_ids.shape[0]
+        if rows < 2 or any(isinstance(m, nn.Dropout) and m.p > 0 and m.training for m in self.modules()):
+            return 0
+        if self.prompts is not None and not bool((batch.task_ids == batch.task_ids[0]).all()):
+            return 0  # other tasks' prompts: nothing in common, not even the first column
+        same = (batch.input_ids == batch.input_ids[:1]) & batch.attention_mask.bool()  # (B, T)
+        tokens = int(same.all(0).long().cumprod(0).sum())  # leading token columns alike in every row
+        targets = at.any(0).nonzero()
+        first_target = int(targets[0]) if len(targets) else at.shape[1]
+        return min(self.num_virtual + tokens, first_target)
 
 
 @contextlib.contextmanager
