@@ -161,7 +161,7 @@ class AdaptedLM(nn.Module):
         (`packing.pack`); the gradient reaching them is the sum over rows either way. 0 with one row, and
         while a dropout is active: every row draws its own mask there, so the rows' columns differ."""
         rows = batch.input_ids.shape[0]
-        if rows < 2 or any(isinstance(m, nn.Dropout) and m.p > 0 and m.training for m in self.modules()):
+        if rows < 2 or drops_out(self):
             return 0
         if self.prompts is not None and not bool((batch.task_ids == batch.task_ids[0]).all()):
             return 0  # other tasks' prompts: nothing in common, not even the first column
@@ -201,7 +201,7 @@ def mlp_only_at(block: nn.Module, index: torch.Tensor) -> ContextManager:
     dropout (fewer rows would draw other masks than a full run), or when it returns anything but one
     tensor per row."""
     mlp = getattr(block, "mlp", None)
-    if mlp is None or any(isinstance(m, nn.Dropout) and m.p > 0 and m.training for m in mlp.modules()):
+    if mlp is None or drops_out(mlp):
         return contextlib.nullcontext()
     full = mlp.forward
 
@@ -213,6 +213,12 @@ def mlp_only_at(block: nn.Module, index: torch.Tensor) -> ContextManager:
         return picked.new_zeros(flat.shape).index_copy(0, index, picked).view(x.shape)  # (B, S, d), the MLP's dtype
 
     return swapped_forward(mlp, forward)
+
+
+def drops_out(module: nn.Module) -> bool:
+    """Whether a dropout inside `module` is active (p > 0, training): then the same input gives other
+    outputs per row and per call, so computing fewer or shared rows would draw other masks."""
+    return any(isinstance(m, nn.Dropout) and m.p > 0 and m.training for m in module.modules())
 
 
 def _default_tasks(task_ids: torch.Tensor | None, input_ids: torch.Tensor) -> torch.Tensor:

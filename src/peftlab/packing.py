@@ -62,14 +62,15 @@ def segmented_attention(module: torch.nn.Module, query: torch.Tensor, key: torch
     segments = list(zip(*(t.split(sizes, dim=2) for t in (query, key, value))))  # each (q, k, v) of one segment
     outputs = []
     for i, (q, k, v) in enumerate(segments):
-        if shared_prefix and i:
+        lead = shared_prefix if i else 0  # an example after the shared prefix (segment 0 is the prefix itself)
+        if lead:
             # The prefix's columns in front of the example's: causal attention over the P + length
             # columns is then exactly "the prefix, then itself" for the example's queries, and runs
             # SDPA's causal kernel (a mask would compute every block). The prefix's own query rows ride
             # along and are dropped.
             q, k, v = (torch.cat([prefix, t], dim=2) for prefix, t in zip(segments[0], (q, k, v)))
-        out = sdpa_attention_forward(module, q, k, v, None, **kwargs)[0]  # (1, columns, heads, dim)
-        outputs.append(out[:, shared_prefix:] if shared_prefix and i else out)
+        out = sdpa_attention_forward(module, q, k, v, None, **kwargs)[0]  # (1, lead + length, heads, dim)
+        outputs.append(out[:, lead:] if lead else out)
     return torch.cat(outputs, dim=1), None
 
 
