@@ -8,6 +8,7 @@ and, on CUDA, by self device time, so a host-bound GPU step shows itself as CPU 
 time.
 
     python bench/profile_step.py --method prompt                              # CPU, fp32
+    python bench/profile_step.py --method prompt --packing                    # peftlab's side packed
     python bench/profile_step.py --method lora --device cuda --precision bf16 --rows 25
 """
 
@@ -38,6 +39,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Nam
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps per side first")
     ap.add_argument("--profile-steps", type=int, default=5, help="profiled steps per side")
     ap.add_argument("--rows", type=int, default=20, help="operators listed per table")
+    ap.add_argument("--packing", action="store_true", help="peftlab's side with --packing (prompt and LoRA)")
     own, rest = ap.parse_known_args(argv)
     bench = train_speed.parse_args([*rest, "--steps", str(own.warmup + own.profile_steps)])
     return own, bench
@@ -48,9 +50,9 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def peftlab_steps(args: argparse.Namespace, method: str, tmp: str):
+def peftlab_steps(args: argparse.Namespace, method: str, tmp: str, packing: bool):
     """peftlab's `train_step` over the reference's batches: a callable running step i."""
-    cfg = train_speed.run_config(args, method, tmp).with_default_lr()
+    cfg = train_speed.run_config(args, method, tmp, packing=packing).with_default_lr()
     p = prepare(cfg)
     p.adapted.train()
     optimizer = torch.optim.AdamW(list(p.adapted.named_trainable().values()), lr=cfg.train.lr)
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{own.method} | {args.device} | {args.precision} | batch {args.batch_size} | max length {args.max_length} | "
           f"{own.warmup} warm-up + {own.profile_steps} profiled steps per side | torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
-        device, step = peftlab_steps(args, own.method, str(Path(tmp) / "run"))
+        device, step = peftlab_steps(args, own.method, str(Path(tmp) / "run"), own.packing)
         profiled("peftlab", device, step, own.warmup, own.profile_steps, own.rows)
     device, step = reference_steps(args, own.method)
     profiled("reference (dynamic pad)", device, step, own.warmup, own.profile_steps, own.rows)

@@ -9,7 +9,8 @@ the prompt), the same lr, batch size and precision. The reference pads each batc
 must agree (same math; the difference is printed). `peftlab-grouped` is `--batch-order grouped`
 (length-grouped batches: the same examples per epoch, in other batches). Optional sides (`--sides`):
 `peftlab-packed` (`--packing`: the reference's batches, each run as one row without padding, the prefix
-every example shares once; prompt and LoRA), `peftlab-packed-unshared` (the same with each example
+every example shares once; last-layer's trunk cache keeps each example's states from the packed row),
+`peftlab-packed-unshared` (the same with each example
 running its shared prefix again: what sharing buys; an ablation of this benchmark's child process, not
 an option of peftlab), `peftlab-ckpt` (`--gradient-checkpointing`: memory for time) and
 `peftlab-compile` (`--compile`).
@@ -51,7 +52,7 @@ from pathlib import Path
 
 import torch
 
-from peftlab.config import PACKING_METHODS, DataConfig, MethodConfig, ModelConfig, RunConfig, TrainConfig
+from peftlab.config import DataConfig, MethodConfig, ModelConfig, RunConfig, TrainConfig
 from peftlab.data.collate import IGNORE
 from peftlab.hardware import environment, resolve_precision
 from peftlab.memory import PeakMemory
@@ -336,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     sides = ["ref-fixed"] + [s for s in SIDES + OPTIONAL_SIDES if s in args.sides.split(",") and s != "ref-fixed"]
     peak = matmul_flops(args.matmul_size, precision, device)
-    rounds: dict = {method: {side: [] for side in sides if serves(side, method)} for method in methods}
+    rounds: dict = {method: {side: [] for side in sides} for method in methods}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
             for method in methods:
@@ -455,11 +456,6 @@ def spread(r: dict) -> str:
     if len(per_round) < 2:
         return "—"
     return f"{100 * (max(per_round) - min(per_round)) / statistics.median(per_round):.0f}%"
-
-
-def serves(side: str, method: str) -> bool:
-    """Whether `side` runs for `method`: packing is for the methods that pack (not last-layer)."""
-    return method in PACKING_METHODS or not packed(side)
 
 
 def grouped(side: str) -> bool:

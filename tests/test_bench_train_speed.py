@@ -3,7 +3,7 @@ padded to --max-length, reference padded per batch, peftlab train as it ships �
 batches —, peftlab train on length-grouped batches); on the same batches the step-1 losses agree — the reference
 (PEFT + a hand-written loop) and peftlab compute the same loss — and grouping pads less. With --rounds 2
 every side runs twice and the table gives the medians. The optional packed side (--packing: the same
-batches without padding) runs for prompt and LoRA, and prompt's agrees at step 1 too; its ablation without
+batches without padding) runs for every method, and prompt's and last-layer's agree at step 1 too; its ablation without
 the shared prefix gives the packed side's losses at every step."""
 
 from __future__ import annotations
@@ -31,19 +31,19 @@ def test_sides_on_the_same_batches_agree_at_step_1_and_grouping_pads_less(tmp_pa
     [result] = tmp_path.glob("*.json")
     table = (tmp_path / f"{result.stem}.md").read_text()
     assert table.count("| peftlab |") == 3 and table.count("| peftlab-grouped |") == 3
-    assert table.count("| peftlab-packed |") == table.count("| peftlab-packed-unshared |") == 2  # last-layer trains padded
+    assert table.count("| peftlab-packed |") == table.count("| peftlab-packed-unshared |") == 3
     assert "| spread |" in table and "- rounds: 2 (medians)" in table
     methods = json.loads(result.read_text())["methods"]
     assert set(methods) == {"prompt", "lora", "last-layer"}
     for method, sides in methods.items():
-        packs = {"peftlab-packed", "peftlab-packed-unshared"} if method != "last-layer" else set()
-        assert set(sides) == {"ref-fixed", "ref-dynamic", "peftlab", "peftlab-grouped"} | packs, method
-        same_draws = ("ref-fixed", "ref-dynamic", "peftlab") + (("peftlab-packed",) if method == "prompt" else ())
+        assert set(sides) == {"ref-fixed", "ref-dynamic", "peftlab", "peftlab-grouped", "peftlab-packed",
+                              "peftlab-packed-unshared"}, method
+        same_draws = ("ref-fixed", "ref-dynamic", "peftlab") + (("peftlab-packed",) if method != "lora" else ())
         firsts = [sides[s]["losses"][0] for s in same_draws]  # packed LoRA draws its dropout over other rows
         assert max(firsts) - min(firsts) < 1e-4, (method, firsts)
-        if packs:  # computing the shared prefix once changes no loss (LoRA's dropout: the same draws)
-            for shared, unshared in zip(sides["peftlab-packed"]["losses"], sides["peftlab-packed-unshared"]["losses"]):
-                assert shared == pytest.approx(unshared, abs=1e-4), method
+        # computing the shared prefix once changes no loss (LoRA's dropout: the same draws)
+        for shared, unshared in zip(sides["peftlab-packed"]["losses"], sides["peftlab-packed-unshared"]["losses"]):
+            assert shared == pytest.approx(unshared, abs=1e-4), method
         for side in sides.values():
             assert len(side["losses"]) == 2 and side["tokens"] > 0 and side["tokens_per_s"] > 0
             rounds = [r["tokens_per_s"] for r in side["rounds"]]

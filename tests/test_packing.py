@@ -205,7 +205,6 @@ def test_a_run_trains_the_same_with_packing_and_a_resume_may_switch_it(tmp_path)
 @pytest.mark.parametrize("overrides, words", [
     (dict(packing=True, compile=True), "--packing does not combine with --compile"),
     (dict(packing=True, gradient_checkpointing=True), "--packing does not combine with --gradient-checkpointing"),
-    (dict(packing=True, method="last-layer"), "--packing is for prompt and lora: last-layer trains on padded"),
 ])
 def test_what_packing_cannot_serve_is_refused_in_one_line(overrides, words):
     with pytest.raises(UsageError) as exc:
@@ -213,7 +212,7 @@ def test_what_packing_cannot_serve_is_refused_in_one_line(overrides, words):
     assert words in str(exc.value) and "\n" not in str(exc.value)
 
 
-def test_compare_packs_the_methods_that_can_and_trains_last_layer_padded(tmp_path):
+def test_compare_packs_every_method(tmp_path):
     from peftlab.comparison import CompareSpec
     from peftlab.config import CompareConfig
 
@@ -221,7 +220,7 @@ def test_compare_packs_the_methods_that_can_and_trains_last_layer_padded(tmp_pat
     cfg.run.train.packing = True
     spec = CompareSpec.from_config(cfg)
     packing = {m: spec.run_config(m).train.packing for m in ("prompt", "lora", "last-layer")}
-    assert packing == {"prompt": True, "lora": True, "last-layer": False}
+    assert packing == {"prompt": True, "lora": True, "last-layer": True}
     for method in packing:
         spec.run_config(method).validate()  # every child's config is one train accepts
 

@@ -1,8 +1,8 @@
 """Trunk caching (last-layer): later epochs replay the frozen trunk's output and change no figure.
 
 A cached run equals the same run with `--trunk-cache-mb 0` (every logged step loss and the final
-adapter, to 1e-5 in fp32), on Llama and GPT-2 blocks, in memory or spilled to the run directory, and
-across a resume; epochs 2+ never run the frozen blocks; the model is whole again after every step,
+adapter, to 1e-5 in fp32), on Llama and GPT-2 blocks, in memory or spilled to the run directory, across a
+resume, and with `--packing` (states captured from a packed row replay into padded rows and back); epochs 2+ never run the frozen blocks; the model is whole again after every step,
 even one that raises.
 """
 
@@ -130,6 +130,17 @@ def test_cached_epochs_equal_recomputed_ones_and_skip_the_trunk(tmp_path, data, 
     assert spy.summaries[0]["disk_mb"] == 0 and not spy.had_folder[0]  # the default budget holds it in memory
 
 
+def test_a_packed_run_equals_the_padded_one_and_replays_the_trunk(tmp_path, data, uncached, monkeypatch):
+    """--packing with last-layer (Llama: no dropout, so the packed rows draw nothing the padded ones would
+    not): every step's loss and the adapter as the padded run without a cache, and epochs 2+ replay."""
+    reference = uncached("random:tiny-llama")
+    spy = Spy(monkeypatch)
+    train(cached_cfg(tmp_path, data, "run", model="random:tiny-llama", packing=True), **QUIET)
+    assert_close_runs(tmp_path / "run", reference)
+    assert spy.trunk_forwards == BATCHES
+    assert spy.summaries[0]["batches_replayed"] == (EPOCHS - 1) * BATCHES
+
+
 def test_without_a_cache_every_epoch_runs_the_trunk(tmp_path, data, monkeypatch):
     spy = Spy(monkeypatch)
     train(cached_cfg(tmp_path, data, "run", trunk_cache_mb=0), **QUIET)
@@ -226,10 +237,10 @@ def deeper(p, arch: str, layers: int = 4) -> AdaptedLM:
     return LAST_LAYER.apply(loaded, p.cfg.method, p.adapted.tasks, torch.Generator()).eval()
 
 
-def batch_losses(adapted, examples, pad_id, cache, indices: list[int]) -> torch.Tensor:
+def batch_losses(adapted, examples, pad_id, cache, indices: list[int], packed: bool = False) -> torch.Tensor:
     batch = make_batch(examples, indices, pad_id, torch.device("cpu"))
     with cache.step(indices, batch.attention_mask):
-        losses, _, _ = adapted.loss_terms(batch)
+        losses, _, _ = adapted.loss_terms(batch, packed=packed)
         losses.sum().backward()  # the backward runs inside the context, as in `train_step`
     return losses.detach()
 
@@ -254,6 +265,26 @@ def test_replayed_rows_do_not_depend_on_their_batch_and_skip_the_frozen_blocks(t
     assert calls == [1] * (len(blocks) - 1) + [2]  # only the trained block ran
     assert cache.captured == 1 and cache.replayed == 1
     full = batch_losses(adapted, examples, p.pad_id, NO_CACHE, [short])
+    torch.testing.assert_close(replayed, full, atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("model", ARCHS)
+@pytest.mark.parametrize("capture_packed", [False, True])
+def test_states_captured_in_one_layout_replay_in_the_other(tmp_path, prepared, model, capture_packed):
+    """--packing caches each example's own states, whatever the layout: captured from a packed row (its
+    shared prefix once) and replayed into padded rows, or the other way round (a resume may switch the
+    flag), the losses are the full forward's in the replaying layout."""
+    p, examples = prepared, prepared.examples["train"]
+    adapted = deeper(p, model)
+    cache = TrunkCache(decoder_blocks(adapted.model)[1], 64, tmp_path / "cache")
+    indices = [0, 1, 2]
+    batch = make_batch(examples, indices, p.pad_id, p.device)
+    at = torch.nn.functional.pad(batch.labels[:, 1:] != -100, (adapted.num_virtual, 1))
+    assert adapted.shared_columns(batch, at) > 0  # the packed layout holds a shared prefix to cut and lay out
+    batch_losses(adapted, examples, p.pad_id, cache, indices, packed=capture_packed)
+    replayed = batch_losses(adapted, examples, p.pad_id, cache, indices, packed=not capture_packed)
+    assert cache.captured == 1 and cache.replayed == 1
+    full = batch_losses(adapted, examples, p.pad_id, NO_CACHE, indices, packed=not capture_packed)
     torch.testing.assert_close(replayed, full, atol=TOL, rtol=0)
 
 

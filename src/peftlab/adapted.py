@@ -150,7 +150,9 @@ class AdaptedLM(nn.Module):
                 mlps_at(self.model, torch.ones_like(row.at), row.at) if trim else contextlib.nullcontext():
             out = self.model.base_model(inputs_embeds=row.embeds, position_ids=row.positions, use_cache=False,
                                         **row.attention_kwargs())
-        row.check_attended(len(decoder_blocks(self.model)[1]))
+        # Every block's attention must have run segmented; the trunk cache's stand-ins for frozen blocks
+        # (`runs_attention = False`) have none to run.
+        row.check_attended(sum(getattr(b, "runs_attention", True) for b in decoder_blocks(self.model)[1]))
         return out.last_hidden_state[row.at]
 
     def shared_columns(self, batch: Batch, at: torch.Tensor) -> int:

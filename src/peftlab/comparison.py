@@ -32,7 +32,7 @@ from pathlib import Path
 from .comparison_search import SEARCH_DIR, lr_grid, search_config, search_method
 from .comparison_study import command_line, data_stamp, package_versions, example_uncertainty, parse_seeds, seed_record, training_flops
 from .comparison_children import baseline_child, check_run_config, made_with, method_child, method_stage, run_child
-from .config import DEFAULT_LR, METHODS, PACKING_METHODS, CompareConfig, RunConfig
+from .config import DEFAULT_LR, METHODS, CompareConfig, RunConfig
 from .errors import UsageError
 from .evaluation import EvalOptions, eval_signature
 from .hardware import environment
@@ -77,7 +77,6 @@ class CompareSpec:
         cfg = self._with_split_seed(copy.deepcopy(self.base))
         cfg.method.method = method
         cfg.train.lr = self.lrs[method]
-        cfg.train.packing = cfg.train.packing and method in PACKING_METHODS  # the others train padded
         cfg.train.out = str(self.out / "runs" / method)
         if seed is not None:
             cfg.train.seed, cfg.train.out = seed, str(self.out / "runs" / method / f"seed{seed}")

@@ -30,7 +30,6 @@ GEN_BATCH_SIZE = 32
 # LoRA's update starts at zero, and the last block is already trained, so a large step undoes it.
 # These sit in each method's usual range; `train` and `compare` use them when no `--lr` is given.
 DEFAULT_LR = {"prompt": 3e-2, "lora": 1e-3, "last-layer": 1e-4}
-PACKING_METHODS = ("prompt", "lora")  # --packing: last-layer's trunk cache records padded rows
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -151,8 +150,8 @@ class TrainConfig:
                             choices=("random", "grouped"))
     packing: bool = _opt(False, "run each micro-batch as one row of its examples end to end, without padding "
                                 "(attention stays within each example; the same batches and losses): faster the "
-                                "more a batch pads. Prompt and LoRA (compare trains last-layer padded); not with "
-                                "--compile or --gradient-checkpointing")
+                                "more a batch pads, and what every example begins with runs once. Not with --compile or "
+                                "--gradient-checkpointing")
     log_every: int = _opt(10, "log the loss every N optimizer steps")
     save_interval: int = _opt(1, "checkpoint every N epochs (and always at the end)")
     save_every_steps: int | None = _opt(None, "also checkpoint every N optimizer steps")
@@ -224,10 +223,6 @@ class RunConfig:
         self.data.validate()
         self.method.validate(self.data.max_length)
         self.train.validate()
-        if self.train.packing and self.method.method not in PACKING_METHODS:
-            raise UsageError(f"--packing is for {' and '.join(PACKING_METHODS)}: {self.method.method} trains on padded "
-                             "batches (its later epochs replay the cached trunk); drop --packing, or use --batch-order "
-                             "grouped to pad less")
         if len(self.data.tasks) > 1 and self.method.method != "prompt":
             raise UsageError("several tasks at once need --method prompt (one soft prompt per task): "
                              "train lora / last-layer one task at a time")

@@ -25,10 +25,11 @@ math, row for row:
 runs inside `attention_by_segments`.
 
 Only the forward sees packing: the backward replays what autograd recorded. So it does not combine with
-`--gradient-checkpointing` (which re-runs the forward in the backward) or `--compile`, and last-layer,
-whose trunk cache records each padded row's states, trains on padded batches (config validation refuses
-those combinations in one line). Dropout draws (LoRA's) fall on the packed rows, so they differ from a
-padded run's draws, as they would with another batch size.
+`--gradient-checkpointing` (which re-runs the forward in the backward) or `--compile` (config validation
+refuses both in one line). Dropout draws (LoRA's, GPT-2's in last-layer's block) fall on the packed rows, so
+they differ from a padded run's draws, as they would with another batch size. Last-layer's trunk cache keeps
+each example's states whatever the layout they were computed in: `packed_layout` tells a block's stand-in
+that its forward is packed, `unpack_states` and `repack_states` convert.
 """
 
 from __future__ import annotations
@@ -121,6 +122,41 @@ class PackedRow:
         if len(self.layers) != expected:
             raise UsageError(f"--packing needs a model whose {expected} attention layers use transformers' attention "
                              f"interface; {len(self.layers)} did here: drop --packing for this model")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a packed forward's row is cut: each segment's size, and P, the shared prefix's columns (the
+    first segment when P > 0)."""
+
+    sizes: list[int]
+    shared: int
+
+
+def packed_layout(block_kwargs: dict) -> Layout | None:
+    """The layout of the row a decoder block is given, read from the keywords every block of a packed
+    forward receives (`PackedRow.attention_kwargs`); None in a padded forward."""
+    if "packed_layers" not in block_kwargs:
+        return None
+    bounds = block_kwargs["cu_seq_lens_q"]
+    return Layout((bounds[1:] - bounds[:-1]).tolist(), block_kwargs.get("shared_prefix", 0))
+
+
+def unpack_states(row: torch.Tensor, layout: Layout) -> list[torch.Tensor]:
+    """A packed row's states (1, N, d) as each example's own (T_i, d), the shared prefix in front of each:
+    what the example's row of the padded batch holds at its real positions."""
+    segments = row[0].split(layout.sizes)
+    if not layout.shared:
+        return list(segments)
+    return [torch.cat([segments[0], own]) for own in segments[1:]]
+
+
+def repack_states(states: list[torch.Tensor], layout: Layout) -> torch.Tensor:
+    """The inverse of `unpack_states`: examples' states (T_i, d) as one packed row (1, N, d), the shared
+    prefix once, from the first example (every example holds the same states there)."""
+    p = layout.shared
+    parts = [states[0][:p], *(s[p:] for s in states)] if p else states
+    return torch.cat(parts)[None]
 
 
 def pack(embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, at: torch.Tensor,

@@ -15,6 +15,10 @@ frozen block (L-2), whose output is the trained block's input, is swapped for th
 - replay: `Replay` returns the cached states, right-padded to the batch's width, and the blocks below
   it become `PassThrough` (their output is their input), so none of the frozen trunk runs.
 
+Under `--packing` the block's input and output are one packed row (`packing`): `Capture` cuts it into
+each example's states and `Replay` lays them out again (`packing.unpack_states` / `repack_states`), so
+what is cached is the same either way and a resume may switch the flag.
+
 The trained block itself is never wrapped or hooked, so `--compile` and `--gradient-checkpointing`
 see it as they always do. A micro-batch replays only when every one of its examples is cached;
 otherwise it runs the whole model and captures what is missing. A resume at epoch >= 2 (which starts
@@ -43,6 +47,7 @@ from torch import nn
 
 from . import distributed
 from .models import decoder_blocks
+from .packing import Layout, packed_layout, repack_states, unpack_states
 
 if TYPE_CHECKING:
     from .pipeline import Prepared
@@ -54,35 +59,50 @@ MB = 2 ** 20
 class PassThrough(nn.Module):
     """Stands in for a frozen block below the cached states: it returns its hidden states unchanged."""
 
+    runs_attention = False  # a packed forward checks that every block's attention ran: this one has none
+
     def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         return hidden_states
 
 
 class Replay(nn.Module):
-    """Stands in for the last frozen block: its output is the cached states, whatever it is given."""
+    """Stands in for the last frozen block: its output is the cached states, whatever it is given, laid
+    out as its input is (right-padded rows, or one packed row)."""
 
-    def __init__(self, states: torch.Tensor):
+    runs_attention = False
+
+    def __init__(self, states: list[torch.Tensor]):
         super().__init__()
-        self.states = states  # (B, T, d)
+        self.states = states  # each example's (T_i, d), on the batch's device
 
     def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if hidden_states.shape != self.states.shape:
-            raise RuntimeError(f"trunk cache: replaying {tuple(self.states.shape)} into a forward of "
+        layout = packed_layout(kwargs)
+        states = repack_states(self.states, layout) if layout else right_padded(self.states, hidden_states.shape[1])
+        if hidden_states.shape != states.shape:
+            raise RuntimeError(f"trunk cache: replaying {tuple(states.shape)} into a forward of "
                                f"{tuple(hidden_states.shape)}")
-        return self.states
+        return states
+
+
+def right_padded(states: list[torch.Tensor], width: int) -> torch.Tensor:
+    """Examples' states (T_i, d) as the rows of a right-padded batch (B, width, d), zeros after each."""
+    out = states[0].new_zeros((len(states), width, states[0].shape[-1]))
+    for row, state in enumerate(states):
+        out[row, :state.shape[0]] = state
+    return out
 
 
 class Capture(nn.Module):
     """Runs the last frozen block as it is and hands its output (the trained block's input) to `record`."""
 
-    def __init__(self, block: nn.Module, record: Callable[[Any], None]):
+    def __init__(self, block: nn.Module, record: Callable[[Any, dict], None]):
         super().__init__()
         self.block = block
         self.record = record
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         out = self.block(*args, **kwargs)
-        self.record(out)
+        self.record(out, kwargs)
         return out
 
 
@@ -125,8 +145,7 @@ class TrunkCache:
         lengths = attention_mask.sum(dim=1).tolist()  # right padding: row r's tokens are [:lengths[r]]
         if all(i in self for i in indices):
             self.replayed += 1
-            states = self._padded(indices, lengths, attention_mask.shape[1], attention_mask.device)
-            return self._swapped(Replay(states), skip_below=True)
+            return self._swapped(Replay(self._states(indices, lengths, attention_mask.device)), skip_below=True)
         self.captured += 1
         record = functools.partial(self._record, indices=indices, lengths=lengths, width=attention_mask.shape[1])
         return self._swapped(Capture(self.blocks[-2], record), skip_below=False)
@@ -160,13 +179,12 @@ class TrunkCache:
 
     # ------------------------------------------------------------------ capture
 
-    def _record(self, out: Any, indices: list[int], lengths: list[int], width: int) -> None:
-        if not (isinstance(out, torch.Tensor) and out.dim() == 3 and tuple(out.shape[:2]) == (len(indices), width)):
+    def _record(self, out: Any, block_kwargs: dict, indices: list[int], lengths: list[int], width: int) -> None:
+        rows = _example_states(out, packed_layout(block_kwargs), lengths, width)
+        if rows is None or [len(r) for r in rows] != lengths:
             self.usable = False  # not the hidden states of this batch: recompute them every epoch
             return
-        new = {i: out[row, :n].detach().to("cpu", copy=True)  # (T_i, d)
-               for row, (i, n) in enumerate(zip(indices, lengths)) if i not in self}
-        self._store(new)
+        self._store({i: row.detach().to("cpu", copy=True) for i, row in zip(indices, rows) if i not in self})
 
     def _store(self, states: dict[int, torch.Tensor]) -> None:
         spill = {}
@@ -196,16 +214,27 @@ class TrunkCache:
         with safe_open(str(self.on_disk[index]), framework="pt") as f:
             return f.get_tensor(str(index))
 
-    def _padded(self, indices: list[int], lengths: list[int], width: int, device: torch.device) -> torch.Tensor:
-        """The cached states of `indices`, right-padded with zeros to (B, width, d) on `device`."""
-        states = [self._load(i) for i in indices]
-        out = torch.zeros((len(states), width, states[0].shape[-1]), dtype=states[0].dtype, device=device)
-        for row, (state, n) in enumerate(zip(states, lengths)):
+    def _states(self, indices: list[int], lengths: list[int], device: torch.device) -> list[torch.Tensor]:
+        """The cached states of `indices` (T_i, d) on `device`, each checked against its length now."""
+        states = [self._load(i).to(device) for i in indices]
+        for index, state, n in zip(indices, states, lengths):
             if state.shape[0] != n:
-                raise RuntimeError(f"trunk cache: example {indices[row]} has {n} tokens now but {state.shape[0]} "
+                raise RuntimeError(f"trunk cache: example {index} has {n} tokens now but {state.shape[0]} "
                                    "when it was cached")
-            out[row, :n] = state
-        return out
+        return states
+
+
+def _example_states(out: Any, layout: Layout | None, lengths: list[int], width: int) -> list[torch.Tensor] | None:
+    """Each example's states (T_i, d) at its real positions, from a block's output: the rows of a
+    right-padded batch (B, width, d) cut to `lengths`, or one packed row (1, N, d) cut by `layout`. None
+    when `out` is not hidden states of that shape (a block returning a tuple)."""
+    if not (isinstance(out, torch.Tensor) and out.dim() == 3):
+        return None
+    if layout is not None:
+        return unpack_states(out, layout) if tuple(out.shape[:2]) == (1, sum(layout.sizes)) else None
+    if tuple(out.shape[:2]) != (len(lengths), width):
+        return None
+    return [row[:n] for row, n in zip(out, lengths)]
 
 
 @contextlib.contextmanager
