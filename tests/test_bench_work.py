@@ -23,6 +23,14 @@ import work  # noqa: E402
 ARGS = ["--model", "random:tiny-llama", "--steps", "2", "--max-length", "160"]
 
 
+def prompt_tuning():
+    """The benchmark's flags and its prompt-tuning side prepared (training mode: dropout decides sharing)."""
+    args = train_speed.parse_args(ARGS)
+    p = prepare(train_speed.run_config(args, "prompt", out=""))
+    p.adapted.train()
+    return args, p
+
+
 def measured_mm_flops(run) -> int:
     """Matmul FLOPs `run()` dispatches (forward and backward), as torch's flop counter counts them."""
     with FlopCounterMode(display=False) as counter:
@@ -31,9 +39,7 @@ def measured_mm_flops(run) -> int:
 
 
 def test_each_sides_count_is_what_its_forward_and_backward_compute():
-    args = train_speed.parse_args(ARGS)
-    p = prepare(train_speed.run_config(args, "prompt", out=""))
-    p.adapted.train()
+    args, p = prompt_tuning()
     idx = train_speed.random_batches(p, p.examples["train"], args, 0)[0]
     batch = make_batch(p.examples["train"], idx, p.pad_id, p.device)
     counted = work.batch_work(p, batch, args.max_length)
@@ -53,9 +59,7 @@ def test_each_sides_count_is_what_its_forward_and_backward_compute():
 
 
 def test_over_an_epoch_packing_does_the_least_work(capsys):
-    args = train_speed.parse_args(ARGS)
-    p = prepare(train_speed.run_config(args, "prompt", out=""))
-    p.adapted.train()
+    args, p = prompt_tuning()
     total = work.epoch_work(p, args)
     assert total["ref-fixed"] > total["ref-dynamic"] > total["peftlab"] > total["peftlab-packed"] > 0
     with torch.no_grad():
