@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Nam
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps per side first")
     ap.add_argument("--profile-steps", type=int, default=5, help="profiled steps per side")
     ap.add_argument("--rows", type=int, default=20, help="operators listed per table")
-    ap.add_argument("--packing", action="store_true", help="peftlab's side with --packing (prompt and LoRA)")
+    ap.add_argument("--packing", action="store_true", help="peftlab's side with --packing")
     own, rest = ap.parse_known_args(argv)
     bench = train_speed.parse_args([*rest, "--steps", str(own.warmup + own.profile_steps)])
     return own, bench

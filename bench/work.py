@@ -17,8 +17,8 @@ counted: attention scores, norms, the adapter's own small matmuls, the optimizer
   `AdaptedLM.shared_columns`, which shares nothing under LoRA's active dropout), the last block's MLP
   and the LM head at the targets.
 
-    python bench/work.py --method prompt                    # summaries, batch 4, max length 256
-    python bench/work.py --method lora --task translate
+    python bench/work.py --methods prompt,lora                # summaries, batch 4, max length 256
+    python bench/work.py --methods lora --task translate
 """
 
 from __future__ import annotations
@@ -33,11 +33,10 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_speed  # noqa: E402  (this folder's benchmark: its flags, its batches)
 
-from peftlab.data.collate import make_batch  # noqa: E402
+from peftlab.data.collate import IGNORE, make_batch  # noqa: E402
 from peftlab.models import decoder_blocks  # noqa: E402
 from peftlab.pipeline import prepare  # noqa: E402
 
-IGNORE = -100
 SIDES = ("ref-fixed", "ref-dynamic", "peftlab", "peftlab-packed")
 
 

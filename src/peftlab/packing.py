@@ -57,7 +57,7 @@ def segmented_attention(module: torch.nn.Module, query: torch.Tensor, key: torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     packed_layers.append(module)
-    sizes = (cu_seq_lens_q[1:] - cu_seq_lens_q[:-1]).tolist()
+    sizes = segment_sizes(cu_seq_lens_q)
     # One split per tensor (its backward is one cat), not a slice per segment (each slice's backward
     # writes a zero tensor of the whole row's size).
     segments = list(zip(*(t.split(sizes, dim=2) for t in (query, key, value))))  # each (q, k, v) of one segment
@@ -73,6 +73,11 @@ def segmented_attention(module: torch.nn.Module, query: torch.Tensor, key: torch
         out = sdpa_attention_forward(module, q, k, v, None, **kwargs)[0]  # (1, lead + length, heads, dim)
         outputs.append(out[:, lead:] if lead else out)
     return torch.cat(outputs, dim=1), None
+
+
+def segment_sizes(bounds: torch.Tensor) -> list[int]:
+    """Each segment's length, from a packed row's `bounds` (segments + 1,): where each starts and ends."""
+    return (bounds[1:] - bounds[:-1]).tolist()
 
 
 @lru_cache(maxsize=None)
@@ -112,7 +117,7 @@ class PackedRow:
     def attention_kwargs(self) -> dict:
         """What the model's forward passes through to attention: the segments (flash-attention's
         variable-length names), the shared prefix's length and the list `segmented_attention` reports to."""
-        longest = int((self.bounds[1:] - self.bounds[:-1]).max())
+        longest = max(segment_sizes(self.bounds))
         return {"cu_seq_lens_q": self.bounds, "cu_seq_lens_k": self.bounds, "max_length_q": longest,
                 "max_length_k": longest, "shared_prefix": self.shared, "packed_layers": self.layers}
 
@@ -138,8 +143,7 @@ def packed_layout(block_kwargs: dict) -> Layout | None:
     forward receives (`PackedRow.attention_kwargs`); None in a padded forward."""
     if "packed_layers" not in block_kwargs:
         return None
-    bounds = block_kwargs["cu_seq_lens_q"]
-    return Layout((bounds[1:] - bounds[:-1]).tolist(), block_kwargs.get("shared_prefix", 0))
+    return Layout(segment_sizes(block_kwargs["cu_seq_lens_q"]), block_kwargs.get("shared_prefix", 0))
 
 
 def unpack_states(row: torch.Tensor, layout: Layout) -> list[torch.Tensor]:
