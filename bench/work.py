@@ -27,13 +27,12 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_speed  # noqa: E402  (this folder's benchmark: its flags, its batches)
 
-from peftlab.data.collate import IGNORE, make_batch  # noqa: E402
+from peftlab.data.collate import make_batch  # noqa: E402
 from peftlab.models import decoder_blocks  # noqa: E402
 from peftlab.pipeline import prepare  # noqa: E402
 
@@ -55,7 +54,7 @@ def batch_work(p, batch, max_length: int) -> dict[str, float]:
     last_mlp = weights(blocks[-1].mlp)  # it runs at the targets only
     nv = p.adapted.num_virtual
     b, width = batch.input_ids.shape
-    at = F.pad(batch.labels[:, 1:] != IGNORE, (nv, 1))  # (B, nv + T): the target positions
+    at = p.adapted.targets_at(batch)  # (B, nv + T)
     targets = int(at.sum())
     real = int(batch.attention_mask.sum()) + b * nv
     packed = real - (b - 1) * p.adapted.shared_columns(batch, at)  # the shared prefix once

@@ -103,14 +103,10 @@ def _query_lengths(adapted, batch, monkeypatch) -> list[int]:
     return seen
 
 
-def _targets_at(adapted, batch) -> torch.Tensor:
-    return torch.nn.functional.pad(batch.labels[:, 1:] != -100, (adapted.num_virtual, 1))
-
-
 def test_attention_runs_once_per_example_and_layer_on_that_example_alone(tokenizer, monkeypatch):
     adapted = _adapted("random:tiny-llama", "prompt", tasks=("summarize", "qa"))
     batch = _batch(adapted, tokenizer, task_ids=[0, 1, 0])  # two tasks' prompts: no prefix in common
-    assert adapted.shared_columns(batch, _targets_at(adapted, batch)) == 0
+    assert adapted.shared_columns(batch, adapted.targets_at(batch)) == 0
     lengths = (batch.attention_mask.sum(-1) + adapted.num_virtual).tolist()
     layers = adapted.model.config.num_hidden_layers
     assert _query_lengths(adapted, batch, monkeypatch) == lengths * layers  # per layer: each example's own queries
@@ -119,7 +115,7 @@ def test_attention_runs_once_per_example_and_layer_on_that_example_alone(tokeniz
 def test_the_prefix_every_row_shares_runs_once_and_each_example_attends_to_it(tokenizer, monkeypatch):
     adapted = _adapted("random:tiny-llama", "prompt")
     batch = _batch(adapted, tokenizer)
-    shared = adapted.shared_columns(batch, _targets_at(adapted, batch))
+    shared = adapted.shared_columns(batch, adapted.targets_at(batch))
     common = 0
     while bool((batch.input_ids[:, common] == batch.input_ids[0, common]).all()):
         common += 1
@@ -133,10 +129,10 @@ def test_the_prefix_every_row_shares_runs_once_and_each_example_attends_to_it(to
 def test_no_prefix_is_shared_by_one_row_or_under_an_active_dropout(tokenizer):
     adapted = _adapted("random:tiny-llama", "lora")
     batch = _batch(adapted, tokenizer)
-    at = _targets_at(adapted, batch)
+    at = adapted.targets_at(batch)
     assert adapted.shared_columns(batch, at) > 0  # the instruction tokens, dropout 0
     one = _batch(adapted, tokenizer, rows=ROWS[:1])
-    assert adapted.shared_columns(one, _targets_at(adapted, one)) == 0
+    assert adapted.shared_columns(one, adapted.targets_at(one)) == 0
     dropping = apply_method(load_model("random:tiny-llama"), MethodConfig(method="lora", rank=4, dropout=0.1),
                             ["summarize"]).train()
     assert dropping.shared_columns(batch, at) == 0  # each row draws its own dropout mask on those columns
@@ -147,7 +143,7 @@ def test_no_prefix_is_shared_by_one_row_or_under_an_active_dropout(tokenizer):
 def test_identical_rows_share_up_to_their_first_target_and_keep_their_losses(arch, tokenizer):
     adapted = _adapted(arch, "prompt")
     batch = _batch(adapted, tokenizer, rows=[ROWS[1]] * 3)
-    at = _targets_at(adapted, batch)
+    at = adapted.targets_at(batch)
     first_target = int(at[0].nonzero()[0])
     assert adapted.shared_columns(batch, at) == first_target  # every column alike: the targets' stay per row
     losses, _, _, grads = _terms(adapted, batch, packed=False)
@@ -159,10 +155,10 @@ def test_identical_rows_share_up_to_their_first_target_and_keep_their_losses(arc
 def test_examples_after_a_shared_prefix_still_attend_only_to_it_and_themselves(tokenizer):
     adapted = _adapted("random:tiny-llama", "lora")
     batch = _batch(adapted, tokenizer)
-    shared = adapted.shared_columns(batch, _targets_at(adapted, batch))
+    shared = adapted.shared_columns(batch, adapted.targets_at(batch))
     other = dataclasses.replace(batch, input_ids=batch.input_ids.clone())
     other.input_ids[1, shared:shared + 3] = (other.input_ids[1, shared:shared + 3] + 7) % 1000  # after the prefix
-    assert adapted.shared_columns(other, _targets_at(adapted, other)) == shared
+    assert adapted.shared_columns(other, adapted.targets_at(other)) == shared
     with torch.no_grad():
         before, rows, _ = adapted.loss_terms(batch, packed=True)
         after, _, _ = adapted.loss_terms(other, packed=True)

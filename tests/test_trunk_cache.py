@@ -279,7 +279,7 @@ def test_states_captured_in_one_layout_replay_in_the_other(tmp_path, prepared, m
     cache = TrunkCache(decoder_blocks(adapted.model)[1], 64, tmp_path / "cache")
     indices = [0, 1, 2]
     batch = make_batch(examples, indices, p.pad_id, p.device)
-    at = torch.nn.functional.pad(batch.labels[:, 1:] != -100, (adapted.num_virtual, 1))
+    at = adapted.targets_at(batch)
     assert adapted.shared_columns(batch, at) > 0  # the packed layout holds a shared prefix to cut and lay out
     batch_losses(adapted, examples, p.pad_id, cache, indices, packed=capture_packed)
     replayed = batch_losses(adapted, examples, p.pad_id, cache, indices, packed=not capture_packed)

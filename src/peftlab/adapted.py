@@ -119,6 +119,11 @@ class AdaptedLM(nn.Module):
         """(B, n + T) bool: the positions that hold a token (soft prompt included), not padding."""
         return F.pad(batch.attention_mask.bool(), (self.num_virtual, 0), value=True)
 
+    def targets_at(self, batch: Batch) -> torch.Tensor:
+        """(B, n + T) bool: the positions whose next token is a target (soft prompt included) — where the
+        LM head runs and the loss is read."""
+        return F.pad(batch.labels[:, 1:] != IGNORE, (self.num_virtual, 1))  # token t+1 is predicted at t
+
     def loss_terms(self, batch: Batch, trim: bool = True, packed: bool = False
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-target-token cross-entropy (N,), the row of each term (N,) — for per-task sums — and
@@ -126,9 +131,9 @@ class AdaptedLM(nn.Module):
         MLPs run only where their output is read (`mlps_at`); training turns it off under --compile and
         --gradient-checkpointing, which run a block's forward again or trace it. `packed` (--packing):
         the forward runs the batch as one row without padding (`packing`), the same terms."""
+        at = self.targets_at(batch)                   # (B, n + T)
         targets = batch.labels[:, 1:]                 # (B, T-1): token t+1 is predicted at t
-        keep = targets != IGNORE
-        at = F.pad(keep, (self.num_virtual, 1))       # (B, n + T): the same positions, soft prompt included
+        keep = at[:, self.num_virtual:-1]             # (B, T-1): the same positions, without the soft prompt
         hidden = self._packed_hidden_at(batch, at, trim) if packed else self._hidden_at(batch, at, trim)  # (N, d)
         logits = self.model.get_output_embeddings()(hidden).float()  # (N, V)
         rows = torch.nonzero(keep)[:, 0]
